@@ -1,0 +1,42 @@
+//! Pure domain of the rotation engine.
+//!
+//! This crate holds the vocabulary (policies, statuses, results), the contracts every backend
+//! implements ([`SecretStore`], [`Verifier`], [`Target`], [`AuditSink`], [`Journal`], [`Clock`]),
+//! the rotation state machine ([`machine`]) and its async driver ([`Engine`]). It performs no
+//! network or file I/O of its own: everything that touches the outside world sits behind a trait.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod book;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod field;
+pub mod generator;
+pub mod journal;
+pub mod machine;
+pub mod memory;
+pub mod policy;
+pub mod result;
+pub mod schedule;
+pub mod secret;
+pub mod stats;
+pub mod store;
+pub mod verify;
+
+pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
+pub use clock::{Clock, SystemClock};
+pub use engine::{Engine, EngineBuilder, RotateRequest, SecretBinding};
+pub use error::{Error, ErrorKind, Result};
+pub use generator::{CharClasses, GeneratorSpec, SecretGenerator};
+pub use journal::{Journal, NoJournal};
+pub use memory::MemoryStore;
+pub use policy::{
+    NotifyFlags, RotationPolicy, RotationPolicyBuilder, RotationStatus, RotationStrategy,
+};
+pub use result::RotationResult;
+pub use schedule::{Schedule, Scheduler};
+pub use secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
+pub use stats::{Statistics, StatsCounter};
+pub use store::{Capabilities, SecretStore, VersionInfo, VersionState, VersionedSecret};
+pub use verify::{Target, Verifier, VerifyContext};

@@ -1,0 +1,525 @@
+//! The rotation state machine: a plain, synchronous transition function over persisted state.
+//!
+//! [`RotationState::step`] is the *intent*: the next external action. The driver
+//! ([`crate::Engine`]) writes the state to the [`crate::Journal`] before it performs the step,
+//! performs it, and feeds the [`Outcome`] to [`advance`]. Nothing here does I/O, so every path,
+//! including each failure at each step, is unit-tested without a runtime.
+//!
+//! Forward paths (modelled on AWS's create -> set -> test -> finish):
+//! - staged: `ReadCurrent -> Stage -> ApplyTarget? -> Verify? -> Promote -> Cleanup -> Done`
+//! - immediate (and creation of a missing secret): `ReadCurrent -> WriteCurrent -> ApplyTarget?
+//!   -> Verify? -> Done`
+//!
+//! On a failure the machine plans the undo steps in a fixed order: `RestoreStore` (only if a
+//! new value became current), `RevertTarget` (only if the target may hold the new value),
+//! `DiscardPending` (only if something was staged). Pending values are always discarded (they are
+//! invisible, and a leftover pending is what blocks the next rotation in AWS); restoring the store
+//! and the target happens only with `auto_rollback`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::policy::{RotationStatus, RotationStrategy};
+use crate::secret::{RotationId, SecretId, VersionId};
+
+/// The next external action of a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Read the current version (no mutation).
+    ReadCurrent,
+    /// Stage the new value as pending for the rotation id.
+    Stage,
+    /// Write the new value as current with CAS (immediate strategy or creation).
+    WriteCurrent,
+    /// Give the new value to the target.
+    ApplyTarget,
+    /// Run the verifiers against the new value.
+    Verify,
+    /// Promote the pending value with CAS.
+    Promote,
+    /// Remove staging leftovers after promotion.
+    Cleanup,
+    /// Undo: make the old version current again with CAS.
+    RestoreStore,
+    /// Undo: give the old value back to the target.
+    RevertTarget,
+    /// Undo: remove the pending value.
+    DiscardPending,
+    /// Finished.
+    Done,
+}
+
+/// What the rotation will do, fixed when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Strategy.
+    pub strategy: RotationStrategy,
+    /// Whether a target is configured.
+    pub has_target: bool,
+    /// Whether verifiers run.
+    pub verify: bool,
+    /// Whether failures restore the old value in the store and target.
+    pub auto_rollback: bool,
+    /// Whether a missing secret may be created.
+    pub create_if_missing: bool,
+}
+
+/// The persisted state of one rotation. Holds ids and versions, never a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotationState {
+    /// Rotation id (idempotency key of every step).
+    pub rotation_id: RotationId,
+    /// Secret id.
+    pub secret: SecretId,
+    /// What will be done.
+    pub plan: Plan,
+    /// Next action.
+    pub step: Step,
+    /// Version current at the start (`None` while unknown or when creating).
+    pub old_version: Option<VersionId>,
+    /// Version holding the new value.
+    pub new_version: Option<VersionId>,
+    /// Whether the secret is being created.
+    pub creating: bool,
+    /// Whether a pending value may exist.
+    pub staged: bool,
+    /// Whether the new value became current.
+    pub current_changed: bool,
+    /// Whether the target may hold the new value.
+    pub target_changed: bool,
+    /// Whether every verifier passed.
+    pub verification_passed: bool,
+    /// Whether an undo step ran.
+    pub rollback_performed: bool,
+    /// Undo steps still to run, in order.
+    pub undo: Vec<Step>,
+    /// Final status once `step == Done`.
+    pub outcome: Option<RotationStatus>,
+    /// Why the rotation failed.
+    pub error: Option<String>,
+    /// Kind of the first failure.
+    pub error_kind: Option<ErrorKind>,
+}
+
+/// The result of performing one step.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `ReadCurrent`: the current version, or `None` if the secret does not exist.
+    Read(Option<VersionId>),
+    /// `Stage`, `WriteCurrent`, `Promote`, `RestoreStore`: the version written or now current.
+    Version(VersionId),
+    /// Any other step completed.
+    Done,
+    /// The step failed.
+    Failed(Error),
+}
+
+impl RotationState {
+    /// A new rotation, before any step.
+    pub fn new(rotation_id: RotationId, secret: SecretId, plan: Plan) -> Self {
+        Self {
+            rotation_id,
+            secret,
+            plan,
+            step: Step::ReadCurrent,
+            old_version: None,
+            new_version: None,
+            creating: false,
+            staged: false,
+            current_changed: false,
+            target_changed: false,
+            verification_passed: false,
+            rollback_performed: false,
+            undo: Vec::new(),
+            outcome: None,
+            error: None,
+            error_kind: None,
+        }
+    }
+
+    /// The status a reader should see right now.
+    pub fn status(&self) -> RotationStatus {
+        match (self.step, self.outcome) {
+            (Step::Done, Some(outcome)) => outcome,
+            (Step::ReadCurrent, _) => RotationStatus::Pending,
+            (Step::Verify, _) => RotationStatus::Verifying,
+            _ => RotationStatus::InProgress,
+        }
+    }
+
+    /// Whether the rotation is finished.
+    pub fn is_done(&self) -> bool {
+        self.step == Step::Done
+    }
+
+    /// Whether the current step is an undo step.
+    pub fn is_undoing(&self) -> bool {
+        matches!(
+            self.step,
+            Step::RestoreStore | Step::RevertTarget | Step::DiscardPending
+        )
+    }
+}
+
+/// The forward step after `step`.
+fn forward_after(state: &RotationState, step: Step) -> Step {
+    let p = &state.plan;
+    let staged_path = !state.creating && p.strategy == RotationStrategy::Staged;
+    let chain: &[Step] = if staged_path {
+        &[
+            Step::Stage,
+            Step::ApplyTarget,
+            Step::Verify,
+            Step::Promote,
+            Step::Cleanup,
+            Step::Done,
+        ]
+    } else {
+        &[
+            Step::WriteCurrent,
+            Step::ApplyTarget,
+            Step::Verify,
+            Step::Done,
+        ]
+    };
+    let start = chain.iter().position(|s| *s == step).map_or(0, |i| i + 1);
+    chain[start..]
+        .iter()
+        .copied()
+        .find(|s| match s {
+            Step::ApplyTarget => p.has_target,
+            Step::Verify => p.verify,
+            _ => true,
+        })
+        .unwrap_or(Step::Done)
+}
+
+fn finish(mut state: RotationState, status: RotationStatus) -> RotationState {
+    state.step = Step::Done;
+    state.outcome = Some(status);
+    state
+}
+
+fn begin_undo(mut state: RotationState, error: Error) -> RotationState {
+    state.error_kind = Some(error.kind());
+    state.error = Some(error.message().to_owned());
+    let mut undo = Vec::new();
+    if state.plan.auto_rollback && state.current_changed && !state.creating {
+        undo.push(Step::RestoreStore);
+    }
+    if state.plan.auto_rollback && state.target_changed && !state.creating {
+        undo.push(Step::RevertTarget);
+    }
+    if state.staged {
+        undo.push(Step::DiscardPending);
+    }
+    state.undo = undo;
+    next_undo(state)
+}
+
+fn next_undo(mut state: RotationState) -> RotationState {
+    if state.undo.is_empty() {
+        let status = if state.plan.auto_rollback && state.rollback_performed {
+            RotationStatus::RolledBack
+        } else {
+            RotationStatus::Failed
+        };
+        return finish(state, status);
+    }
+    state.step = state.undo.remove(0);
+    state
+}
+
+/// Apply the outcome of the current step and choose the next one.
+pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
+    let step = state.step;
+    if step == Step::Done {
+        return state;
+    }
+    if state.is_undoing() {
+        return match outcome {
+            Outcome::Failed(err) => {
+                let first = state.error.take().unwrap_or_default();
+                state.error = Some(format!(
+                    "{first}; rollback failed at {step:?}: {}",
+                    err.message()
+                ));
+                state.undo.clear();
+                finish(state, RotationStatus::Failed)
+            }
+            Outcome::Read(_) | Outcome::Version(_) | Outcome::Done => {
+                match step {
+                    Step::RestoreStore => {
+                        state.current_changed = false;
+                        state.rollback_performed = true;
+                    }
+                    Step::RevertTarget => {
+                        state.target_changed = false;
+                        state.rollback_performed = true;
+                    }
+                    Step::DiscardPending => {
+                        state.staged = false;
+                        // Discarding an invisible pending value counts as a rollback only when
+                        // rollback was asked for; without it the result stays `failed`.
+                        state.rollback_performed |= state.plan.auto_rollback;
+                    }
+                    _ => {}
+                }
+                next_undo(state)
+            }
+        };
+    }
+    match (step, outcome) {
+        (Step::ReadCurrent, Outcome::Read(Some(version))) => {
+            state.old_version = Some(version);
+            forward(state)
+        }
+        (Step::ReadCurrent, Outcome::Read(None)) if state.plan.create_if_missing => {
+            state.creating = true;
+            state.step = Step::WriteCurrent;
+            state
+        }
+        (Step::ReadCurrent, Outcome::Read(None)) => {
+            state.error_kind = Some(ErrorKind::NotFound);
+            state.error = Some(
+                "secret does not exist in the store (set create_if_missing = true to create it)"
+                    .to_owned(),
+            );
+            finish(state, RotationStatus::Failed)
+        }
+        (Step::ReadCurrent, Outcome::Failed(err)) => {
+            state.error_kind = Some(err.kind());
+            state.error = Some(err.message().to_owned());
+            finish(state, RotationStatus::Failed)
+        }
+        (Step::Cleanup, Outcome::Failed(err)) => {
+            // The new value is current and verified; a leftover is logged, not a failure.
+            tracing::warn!(rotation_id = %state.rotation_id, error = %err, "cleanup after promotion failed");
+            finish(state, RotationStatus::Success)
+        }
+        (_, Outcome::Failed(err)) => {
+            match step {
+                // A stage that failed half-way may have left a pending value.
+                Step::Stage => state.staged = true,
+                // The target may have taken the value before failing.
+                Step::ApplyTarget => state.target_changed = true,
+                _ => {}
+            }
+            begin_undo(state, err)
+        }
+        (_, outcome) => {
+            let written = match outcome {
+                Outcome::Version(v) => Some(v),
+                _ => None,
+            };
+            match step {
+                Step::Stage => state.staged = true,
+                Step::WriteCurrent => state.current_changed = true,
+                Step::Promote => {
+                    state.current_changed = true;
+                    state.staged = false;
+                }
+                Step::ApplyTarget => state.target_changed = true,
+                Step::Verify => state.verification_passed = true,
+                _ => {}
+            }
+            if written.is_some() {
+                state.new_version = written;
+            }
+            forward(state)
+        }
+    }
+}
+
+/// Move to the next forward step, finishing with success after the last one.
+fn forward(mut state: RotationState) -> RotationState {
+    state.step = forward_after(&state, state.step);
+    if state.step == Step::Done {
+        finish(state, RotationStatus::Success)
+    } else {
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(strategy: RotationStrategy, has_target: bool, auto_rollback: bool) -> Plan {
+        Plan {
+            strategy,
+            has_target,
+            verify: true,
+            auto_rollback,
+            create_if_missing: false,
+        }
+    }
+
+    fn run(
+        mut s: RotationState,
+        mut outcome: impl FnMut(Step) -> Outcome,
+    ) -> (RotationState, Vec<Step>) {
+        let mut steps = Vec::new();
+        while !s.is_done() {
+            steps.push(s.step);
+            assert!(steps.len() < 20, "no progress: {steps:?}");
+            let o = outcome(s.step);
+            s = advance(s, o);
+        }
+        (s, steps)
+    }
+
+    fn ok(step: Step) -> Outcome {
+        match step {
+            Step::ReadCurrent => Outcome::Read(Some(VersionId::new("1"))),
+            Step::Stage | Step::WriteCurrent | Step::Promote | Step::RestoreStore => {
+                Outcome::Version(VersionId::new("2"))
+            }
+            _ => Outcome::Done,
+        }
+    }
+
+    fn state(p: Plan) -> RotationState {
+        RotationState::new(RotationId::generate(), SecretId::new("s"), p)
+    }
+
+    #[test]
+    fn staged_success_path() {
+        let (s, steps) = run(state(plan(RotationStrategy::Staged, true, true)), ok);
+        use Step::*;
+        assert_eq!(
+            steps,
+            [ReadCurrent, Stage, ApplyTarget, Verify, Promote, Cleanup]
+        );
+        assert_eq!(s.status(), RotationStatus::Success);
+        assert!(s.verification_passed && !s.rollback_performed);
+    }
+
+    #[test]
+    fn staged_verify_failure_reverts_target_and_discards() {
+        let (s, steps) = run(state(plan(RotationStrategy::Staged, true, true)), |st| {
+            if st == Step::Verify {
+                Outcome::Failed(Error::new(ErrorKind::Verification, "bad"))
+            } else {
+                ok(st)
+            }
+        });
+        use Step::*;
+        assert_eq!(
+            steps,
+            [
+                ReadCurrent,
+                Stage,
+                ApplyTarget,
+                Verify,
+                RevertTarget,
+                DiscardPending
+            ]
+        );
+        assert_eq!(s.status(), RotationStatus::RolledBack);
+        assert!(s.rollback_performed && !s.verification_passed);
+        assert_eq!(s.error.as_deref(), Some("bad"));
+    }
+
+    #[test]
+    fn immediate_verify_failure_without_rollback_is_failed_not_success() {
+        let (s, steps) = run(
+            state(plan(RotationStrategy::Immediate, false, false)),
+            |st| {
+                if st == Step::Verify {
+                    Outcome::Failed(Error::new(ErrorKind::Verification, "bad"))
+                } else {
+                    ok(st)
+                }
+            },
+        );
+        assert_eq!(steps, [Step::ReadCurrent, Step::WriteCurrent, Step::Verify]);
+        assert_eq!(s.status(), RotationStatus::Failed);
+        assert!(!s.rollback_performed);
+    }
+
+    #[test]
+    fn immediate_verify_failure_restores_store_then_target() {
+        let (s, steps) = run(state(plan(RotationStrategy::Immediate, true, true)), |st| {
+            if st == Step::Verify {
+                Outcome::Failed(Error::new(ErrorKind::Verification, "bad"))
+            } else {
+                ok(st)
+            }
+        });
+        use Step::*;
+        assert_eq!(
+            steps,
+            [
+                ReadCurrent,
+                WriteCurrent,
+                ApplyTarget,
+                Verify,
+                RestoreStore,
+                RevertTarget
+            ]
+        );
+        assert_eq!(s.status(), RotationStatus::RolledBack);
+    }
+
+    #[test]
+    fn promote_conflict_discards_even_without_auto_rollback() {
+        let (s, steps) = run(state(plan(RotationStrategy::Staged, false, false)), |st| {
+            if st == Step::Promote {
+                Outcome::Failed(Error::conflict("lost"))
+            } else {
+                ok(st)
+            }
+        });
+        assert_eq!(*steps.last().unwrap(), Step::DiscardPending);
+        assert_eq!(s.status(), RotationStatus::Failed);
+        assert_eq!(s.error_kind, Some(ErrorKind::Conflict));
+    }
+
+    #[test]
+    fn failed_rollback_is_failed_with_both_reasons() {
+        let (s, _) = run(
+            state(plan(RotationStrategy::Immediate, false, true)),
+            |st| match st {
+                Step::Verify => Outcome::Failed(Error::new(ErrorKind::Verification, "bad")),
+                Step::RestoreStore => Outcome::Failed(Error::conflict("moved")),
+                _ => ok(st),
+            },
+        );
+        assert_eq!(s.status(), RotationStatus::Failed);
+        let e = s.error.unwrap();
+        assert!(e.contains("bad") && e.contains("rollback failed"), "{e}");
+    }
+
+    #[test]
+    fn missing_secret_fails_unless_creation_is_allowed() {
+        let missing = |st| {
+            if st == Step::ReadCurrent {
+                Outcome::Read(None)
+            } else {
+                ok(st)
+            }
+        };
+        let (s, _) = run(state(plan(RotationStrategy::Staged, false, true)), missing);
+        assert_eq!(
+            (s.status(), s.error_kind),
+            (RotationStatus::Failed, Some(ErrorKind::NotFound))
+        );
+        let mut p = plan(RotationStrategy::Staged, false, true);
+        p.create_if_missing = true;
+        let (s, steps) = run(state(p), missing);
+        assert_eq!(steps, [Step::ReadCurrent, Step::WriteCurrent, Step::Verify]);
+        assert_eq!(s.status(), RotationStatus::Success);
+    }
+
+    #[test]
+    fn statuses_pending_in_progress_verifying_are_reported() {
+        let mut s = state(plan(RotationStrategy::Staged, false, true));
+        assert_eq!(s.status(), RotationStatus::Pending);
+        s = advance(s, ok(Step::ReadCurrent));
+        assert_eq!(s.status(), RotationStatus::InProgress);
+        s = advance(s, ok(Step::Stage));
+        assert_eq!(s.status(), RotationStatus::Verifying);
+    }
+}

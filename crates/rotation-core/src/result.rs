@@ -1,0 +1,46 @@
+//! The outcome of one rotation, as reported to users, JSON output and the audit trail.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::policy::{RotationStatus, RotationStrategy};
+use crate::secret::{RotationId, SecretId, VersionId};
+
+/// The outcome of one rotation. Serialises with snake_case keys; carries no secret value.
+///
+/// # Invariant
+/// `success` is true only when `status` is [`RotationStatus::Success`], and that status is only
+/// reached after the new value is current and (when the policy requires it) verified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RotationResult {
+    /// Id of this rotation (idempotency key of every step).
+    pub rotation_id: RotationId,
+    /// The configured secret id.
+    pub secret: SecretId,
+    /// Whether the new value is current and verified.
+    pub success: bool,
+    /// Final status.
+    pub status: RotationStatus,
+    /// Strategy used.
+    pub strategy: RotationStrategy,
+    /// Store version that was current when the rotation started (`None`: secret was created).
+    pub old_version: Option<VersionId>,
+    /// Store version holding the new value, if one was written.
+    pub new_version: Option<VersionId>,
+    /// Wall-clock start.
+    pub started_at: DateTime<Utc>,
+    /// Wall-clock end.
+    pub completed_at: DateTime<Utc>,
+    /// Duration measured on a monotonic clock.
+    pub duration_ms: f64,
+    /// Whether every verifier passed against the new value.
+    pub verification_passed: bool,
+    /// Whether the previous value was restored (store and target).
+    pub rollback_performed: bool,
+    /// Attempts made (1 for a single run; the scheduler's retries add to it).
+    pub attempts: u32,
+    /// Why the rotation did not succeed (never contains a value).
+    pub error: Option<String>,
+    /// Machine-readable kind of `error`.
+    pub error_kind: Option<crate::ErrorKind>,
+}
