@@ -185,6 +185,15 @@ impl Engine {
         EngineBuilder::default()
     }
 
+    /// Mark `id` as rotating in this process; `None` if it already is.
+    fn claim(&self, id: &SecretId) -> Option<InProgressGuard<'_>> {
+        let inserted = lock(&self.inner.in_progress).insert(id.clone());
+        inserted.then(|| InProgressGuard {
+            set: &self.inner.in_progress,
+            id: id.clone(),
+        })
+    }
+
     /// Rotate one secret. Never panics on a failure and never returns `success` unless the new
     /// value is current and verified (or verification was explicitly not required).
     pub async fn rotate(&self, binding: &SecretBinding, request: RotateRequest) -> RotationResult {
@@ -210,19 +219,11 @@ impl Engine {
             error_kind: Some(kind),
         };
 
-        let guard = {
-            let mut set = lock(&self.inner.in_progress);
-            if !set.insert(binding.id.clone()) {
-                drop(set);
-                let result = reject(ErrorKind::InProgress, "rotation already in progress".into());
-                self.audit_result(binding, &result, AuditAction::Rejected)
-                    .await;
-                return result;
-            }
-            InProgressGuard {
-                set: &self.inner.in_progress,
-                id: binding.id.clone(),
-            }
+        let Some(guard) = self.claim(&binding.id) else {
+            let result = reject(ErrorKind::InProgress, "rotation already in progress".into());
+            self.audit_result(binding, &result, AuditAction::Rejected)
+                .await;
+            return result;
         };
 
         if let Err(err) = self.preflight(binding, strategy, request.value.as_ref()) {
@@ -505,19 +506,9 @@ impl Engine {
 
     /// Make the previous version current again (CAS) and re-apply it to the target.
     pub async fn rollback(&self, binding: &SecretBinding) -> Result<RollbackOutcome> {
-        let _guard = {
-            let mut set = lock(&self.inner.in_progress);
-            if !set.insert(binding.id.clone()) {
-                return Err(Error::new(
-                    ErrorKind::InProgress,
-                    "rotation already in progress",
-                ));
-            }
-            InProgressGuard {
-                set: &self.inner.in_progress,
-                id: binding.id.clone(),
-            }
-        };
+        let _guard = self
+            .claim(&binding.id)
+            .ok_or_else(|| Error::new(ErrorKind::InProgress, "rotation already in progress"))?;
         let store = &binding.store;
         let current = store.read_current(&binding.path).await?;
         let previous = store.read_previous(&binding.path).await?.ok_or_else(|| {

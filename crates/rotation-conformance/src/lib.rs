@@ -1,0 +1,86 @@
+//! The conformance suite: plain async test cases over `&dyn SecretStore` ([`store_cases`]) and
+//! engine scenarios over any store ([`engine_cases`]).
+//!
+//! A backend runs the whole suite with one macro call in an integration test:
+//!
+//! ```text
+//! rotation_conformance::conformance_tests!(MyFixture::new());
+//! ```
+//!
+//! where the expression yields a [`StoreFixture`] (it owns whatever keeps the store alive, such
+//! as a temporary directory or a server handle). Every case uses its own secret paths, so one
+//! store instance may serve all of them.
+#![forbid(unsafe_code)]
+
+pub mod engine_cases;
+pub mod store_cases;
+pub mod support;
+
+use std::sync::Arc;
+
+use rotation_core::{MemoryStore, SecretStore};
+
+/// Something that provides a store for one test case.
+pub trait StoreFixture {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn SecretStore>;
+}
+
+impl StoreFixture for Arc<dyn SecretStore> {
+    fn store(&self) -> Arc<dyn SecretStore> {
+        self.clone()
+    }
+}
+
+/// Fixture for the in-memory store.
+pub fn memory() -> Arc<dyn SecretStore> {
+    Arc::new(MemoryStore::new())
+}
+
+/// Generate one `#[tokio::test]` per conformance case for the fixture expression `$make`.
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@store $make;
+            round_trip, create_twice_conflicts, stale_write_conflicts_and_changes_nothing,
+            stage_is_idempotent_and_invisible, promote_is_compare_and_swap, promote_is_idempotent,
+            promote_without_pending_is_not_found, discard_is_idempotent, restore_is_cas_and_byte_identical,
+            list_versions_reports_states, missing_secret_is_not_found, large_and_unicode_values,
+            read_version_returns_pending_and_committed);
+        $crate::conformance_tests!(@engine $make;
+            staged_success, immediate_success, custom_value, verification_failure_rolls_back,
+            staged_failure_without_auto_rollback_is_failed, immediate_failure_without_auto_rollback_is_failed,
+            target_is_reverted_on_failure, concurrent_rotation_is_rejected, competing_writer_loses_nothing,
+            json_field_rotation, statistics_are_counted, durations_are_measured,
+            schedules_due_not_due_and_disabled, missing_secret_fails_clearly, create_if_missing_creates);
+    };
+    (@store $make:expr; $($case:ident),* $(,)?) => {
+        mod store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $make;
+                    let store = $crate::StoreFixture::store(&fixture);
+                    $crate::store_cases::$case(&*store).await;
+                }
+            )*
+        }
+    };
+    (@engine $make:expr; $($case:ident),* $(,)?) => {
+        mod engine_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $make;
+                    let store = $crate::StoreFixture::store(&fixture);
+                    $crate::engine_cases::$case(store).await;
+                }
+            )*
+        }
+    };
+}
