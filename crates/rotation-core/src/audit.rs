@@ -206,13 +206,13 @@ pub fn verify_chain<'a>(
             hash: raw.hash,
         };
     }
-    if let Some(expected) = expected_head {
-        if *expected != head {
-            return Err(Error::invalid_value(format!(
-                "audit log ends at record {} but the head file names record {} (lines removed from the end)",
-                head.seq, expected.seq
-            )));
-        }
+    if let Some(expected) = expected_head
+        && *expected != head
+    {
+        return Err(Error::invalid_value(format!(
+            "audit log ends at record {} but the head file names record {} (lines removed from the end)",
+            head.seq, expected.seq
+        )));
     }
     Ok(events)
 }

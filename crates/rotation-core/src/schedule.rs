@@ -55,10 +55,10 @@ impl Scheduler {
     }
 
     fn index(&mut self, id: &SecretId) {
-        if let Some(s) = self.entries.get(id) {
-            if let (true, Some(next)) = (s.enabled, s.next_rotation) {
-                self.due_index.insert((next, id.clone()));
-            }
+        if let Some(s) = self.entries.get(id)
+            && let (true, Some(next)) = (s.enabled, s.next_rotation)
+        {
+            self.due_index.insert((next, id.clone()));
         }
     }
 

@@ -1,0 +1,151 @@
+//! Command-line surface (clap derive). `main` parses this and dispatches to `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Rotate secrets safely: staged promotion with compare-and-swap, verification, automatic
+/// rollback and a tamper-evident audit log.
+#[derive(Debug, Parser)]
+#[command(name = "rotation", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Config file [default: ./rotation.toml].
+    #[arg(long, short = 'c', global = true, env = "ROTATION_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starter config, a file store and one demo secret.
+    Init(InitArgs),
+    /// Rotate secrets now.
+    Rotate(RotateArgs),
+    /// Show each secret's current version, last rotation and next due time.
+    Status(IdsArgs),
+    /// Show rotation statistics from the audit log.
+    Stats(StatsArgs),
+    /// Run a secret's verifiers against its current value.
+    Verify(IdArg),
+    /// Make a secret's previous version current again and re-apply it to its target.
+    Rollback(IdArg),
+    /// List a secret's versions and audit records.
+    History(IdArg),
+    /// Audit log commands.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Config commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to initialise.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing rotation.toml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Secret ids.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub ids: Vec<String>,
+    /// Rotate every configured secret.
+    #[arg(long)]
+    pub all: bool,
+    /// Read the new value from stdin (one secret only; one trailing newline is removed).
+    #[arg(long)]
+    pub value_stdin: bool,
+    /// Print the plan and run read-only preflight checks; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Commands taking optional ids.
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    /// Secret ids (default: all).
+    pub ids: Vec<String>,
+}
+
+/// Commands taking one id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Secret id.
+    pub id: String,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Reset the counters (recorded in the audit log).
+    #[arg(long)]
+    pub reset: bool,
+}
+
+/// `audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the audit log.
+    Verify,
+}
+
+/// `config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config without changing anything.
+    Check,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,54 @@
+//! `rotation config check` and `rotation completions`.
+
+use clap::CommandFactory;
+use serde::Serialize;
+
+use crate::app::Context;
+use crate::cli::{Cli, CompletionsArgs};
+use crate::exit::{CliError, OK};
+use crate::output::emit;
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    config: String,
+    valid: bool,
+    stores: Vec<String>,
+    secrets: Vec<String>,
+    audit_log: String,
+}
+
+/// Validate the config; exit 2 on any error, nothing is created.
+pub fn check(ctx: &Context) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let summary = Summary {
+        config: ctx.config_path().display().to_string(),
+        valid: true,
+        stores: cfg
+            .stores
+            .iter()
+            .map(|(n, s)| format!("{n} ({})", s.kind()))
+            .collect(),
+        secrets: cfg.secrets.iter().map(|s| s.id.to_string()).collect(),
+        audit_log: cfg.audit_path.display().to_string(),
+    };
+    emit(ctx.output(), &summary, |s| {
+        println!(
+            "ok     {}: {} store(s), {} secret(s)",
+            s.config,
+            s.stores.len(),
+            s.secrets.len()
+        )
+    });
+    Ok(OK)
+}
+
+/// Print completions for `shell`.
+pub fn completions(args: CompletionsArgs) -> Result<u8, CliError> {
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "rotation",
+        &mut std::io::stdout(),
+    );
+    Ok(OK)
+}

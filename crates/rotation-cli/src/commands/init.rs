@@ -1,0 +1,66 @@
+//! `rotation init`: a starter config, a file store and one demo secret, ready for `rotate --all`.
+
+use rotation_core::{ErrorKind, RotationId};
+use serde::Serialize;
+
+use crate::app::Context;
+use crate::cli::InitArgs;
+use crate::config;
+use crate::exit::{CliError, OK};
+use crate::output::emit;
+
+/// The starter config (the same file as `examples/rotation.toml`).
+const STARTER: &str = include_str!("../../../../examples/rotation.toml");
+
+#[derive(Debug, Serialize)]
+struct Initialised {
+    config: String,
+    config_written: bool,
+    secrets_created: Vec<String>,
+}
+
+/// Run `init`. Re-running it keeps an existing config unless `--force`.
+pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.dir.display())))?;
+    let path = args.dir.join(config::DEFAULT_PATH);
+    let write = args.force || !path.exists();
+    if write {
+        std::fs::write(&path, STARTER)
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let cfg = config::load(&path)?;
+    let mut created = Vec::new();
+    for entry in &cfg.secrets {
+        let binding = cfg.bind_one(entry)?;
+        match binding.store.read_current(&binding.path).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let value = binding.generator.generate()?;
+                binding
+                    .store
+                    .write_current(&binding.path, &RotationId::generate(), &value, None)
+                    .await?;
+                created.push(entry.id.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let out = Initialised {
+        config: path.display().to_string(),
+        config_written: write,
+        secrets_created: created,
+    };
+    emit(ctx.output(), &out, |o| {
+        if o.config_written {
+            println!("wrote {}", o.config);
+        } else {
+            println!("kept existing {} (use --force to overwrite)", o.config);
+        }
+        for s in &o.secrets_created {
+            println!("created demo secret {s}");
+        }
+        println!("next: rotation --config {} rotate --all", o.config);
+    });
+    Ok(OK)
+}

@@ -1,0 +1,29 @@
+//! One module per group of subcommands; each exposes `run` returning an exit code.
+
+mod audit;
+mod config_cmd;
+mod init;
+mod inspect;
+mod maintain;
+mod rotate;
+
+use crate::app::Context;
+use crate::cli::{AuditCommand, Cli, Command, ConfigCommand};
+use crate::exit::CliError;
+
+/// Run the parsed command.
+pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let ctx = Context { global: cli.global };
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, args).await,
+        Command::Rotate(args) => rotate::run(&ctx, args).await,
+        Command::Status(args) => inspect::status(&ctx, args).await,
+        Command::Stats(args) => inspect::stats(&ctx, args).await,
+        Command::History(args) => inspect::history(&ctx, args).await,
+        Command::Verify(args) => maintain::verify(&ctx, args).await,
+        Command::Rollback(args) => maintain::rollback(&ctx, args).await,
+        Command::Audit(AuditCommand::Verify) => audit::verify(&ctx),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx),
+        Command::Completions(args) => config_cmd::completions(args),
+    }
+}

@@ -1,0 +1,305 @@
+//! `rotation rotate`: rotate now, or print the plan with `--dry-run`.
+
+use std::io::{IsTerminal, Read};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rotation_core::{RotateRequest, RotationResult, SecretValue, field};
+use serde::Serialize;
+
+use crate::app::Context;
+use crate::cli::{OutputFormat, RotateArgs};
+use crate::config::{Resolved, SecretEntry};
+use crate::exit::{CliError, FAILED, OK};
+use crate::output::{emit, opt};
+
+/// Run `rotate`.
+pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let entries = if args.all {
+        ctx.select(&cfg, &[])?
+    } else {
+        ctx.select(&cfg, &args.ids)?
+    };
+    if entries.is_empty() {
+        return Err(CliError::usage("no secret is configured"));
+    }
+    if args.value_stdin && entries.len() != 1 {
+        return Err(CliError::usage("--value-stdin rotates exactly one secret"));
+    }
+    if args.dry_run {
+        return dry_run(ctx, &cfg, &entries).await;
+    }
+    let value = if args.value_stdin {
+        Some(read_value_stdin()?)
+    } else {
+        None
+    };
+    let bindings = cfg.bind()?;
+    let engine = ctx.engine(&cfg)?;
+
+    let bar = (ctx.output() == OutputFormat::Text
+        && entries.len() > 1
+        && std::io::stdout().is_terminal())
+    .then(|| progress(entries.len() as u64));
+    let mut results = Vec::with_capacity(entries.len());
+    let mut value = value;
+    for entry in &entries {
+        if let Some(bar) = &bar {
+            bar.set_message(entry.id.to_string());
+        }
+        let request = RotateRequest {
+            value: value.take(),
+            ..Default::default()
+        };
+        results.push(engine.rotate(&bindings[&entry.id], request).await);
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    emit(ctx.output(), &results, |rs| {
+        rs.iter().for_each(print_result)
+    });
+    Ok(if results.iter().all(|r| r.success) {
+        OK
+    } else {
+        FAILED
+    })
+}
+
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn read_value_stdin() -> Result<SecretValue, CliError> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::usage(format!("cannot read the value from stdin: {}", e.kind())))?;
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
+    let value = SecretValue::new(bytes);
+    if value.is_empty() {
+        return Err(CliError::usage("--value-stdin: stdin is empty"));
+    }
+    Ok(value)
+}
+
+fn print_result(r: &RotationResult) {
+    let mark = if r.success { "ok" } else { "FAILED" };
+    println!(
+        "{mark:6} {} {} -> {} [{}] {} ({:.1} ms){}",
+        r.secret,
+        opt(r.old_version.as_ref()),
+        opt(r.new_version.as_ref()),
+        r.strategy,
+        r.status,
+        r.duration_ms,
+        r.error
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+}
+
+/// One preflight check of a plan.
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+/// What `rotate` would do for one secret.
+#[derive(Debug, Serialize)]
+struct Plan {
+    secret: String,
+    store: String,
+    store_kind: &'static str,
+    path: String,
+    field: Option<String>,
+    policy: String,
+    strategy: String,
+    steps: Vec<&'static str>,
+    generator: String,
+    verifiers: Vec<String>,
+    target: Option<String>,
+    create_if_missing: bool,
+    checks: Vec<Check>,
+    ready: bool,
+}
+
+async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Result<u8, CliError> {
+    let mut plans = Vec::new();
+    for entry in entries {
+        plans.push(plan(cfg, entry).await);
+    }
+    emit(ctx.output(), &plans, |plans| {
+        for p in plans {
+            println!(
+                "{} ({} store {:?}, path {:?}{})",
+                p.secret,
+                p.store_kind,
+                p.store,
+                p.path,
+                p.field
+                    .as_ref()
+                    .map(|f| format!(", field {f:?}"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "  policy {}: {} via {}",
+                p.policy,
+                p.strategy,
+                p.steps.join(" -> ")
+            );
+            println!(
+                "  generator {}; verifiers: {}; target: {}",
+                p.generator,
+                if p.verifiers.is_empty() {
+                    "none".into()
+                } else {
+                    p.verifiers.join(", ")
+                },
+                opt(p.target.as_ref())
+            );
+            for c in &p.checks {
+                println!(
+                    "  [{}] {}: {}",
+                    if c.ok { "ok" } else { "!!" },
+                    c.check,
+                    c.detail
+                );
+            }
+        }
+    });
+    Ok(if plans.iter().all(|p| p.ready) {
+        OK
+    } else {
+        FAILED
+    })
+}
+
+async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
+    let store_cfg = &cfg.stores[&entry.store];
+    let strategy = entry.policy.strategy();
+    let mut steps = vec!["read current"];
+    steps.extend(match strategy {
+        rotation_core::RotationStrategy::Immediate => ["write current (CAS)"].as_slice(),
+        _ => ["stage pending"].as_slice(),
+    });
+    if entry.target.is_some() {
+        steps.push("apply to target");
+    }
+    if !entry.verifiers.is_empty() {
+        steps.push("verify");
+    }
+    if strategy == rotation_core::RotationStrategy::Staged {
+        steps.extend(["promote (CAS)", "cleanup"]);
+    }
+    let mut checks = Vec::new();
+    let crate::config::StoreConfig::File { root, .. } = store_cfg;
+    if !root.is_dir() {
+        checks.push(Check {
+            check: "store",
+            ok: entry.create_if_missing,
+            detail: format!(
+                "store root {} does not exist{}",
+                root.display(),
+                if entry.create_if_missing {
+                    " (it will be created)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    if checks.is_empty() {
+        checks.extend(read_checks(cfg, entry).await);
+    }
+    Plan {
+        secret: entry.id.to_string(),
+        store: entry.store.clone(),
+        store_kind: store_cfg.kind(),
+        path: entry.path.to_string(),
+        field: entry.field.clone(),
+        policy: entry.policy.name().to_owned(),
+        strategy: strategy.to_string(),
+        steps,
+        generator: format!("{} = {}", entry.generator.0, entry.generator.1.describe()),
+        verifiers: entry.verifiers.iter().map(|v| v.describe()).collect(),
+        target: entry.target.as_ref().map(|t| t.describe()),
+        create_if_missing: entry.create_if_missing,
+        ready: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
+    let bindings = match cfg.bind_one(entry) {
+        Ok(b) => b,
+        Err(e) => {
+            return vec![Check {
+                check: "store",
+                ok: false,
+                detail: e.to_string(),
+            }];
+        }
+    };
+    let mut checks = Vec::new();
+    let caps = bindings.store.capabilities();
+    checks.push(Check {
+        check: "store",
+        ok: true,
+        detail: format!(
+            "{} store opened (staging: {}, max value {} bytes)",
+            bindings.store.kind(),
+            caps.staging,
+            caps.max_value_bytes
+        ),
+    });
+    match bindings.store.read_current(&bindings.path).await {
+        Ok(current) => {
+            checks.push(Check {
+                check: "read current",
+                ok: true,
+                detail: format!("current version {}", current.version),
+            });
+            if let Some(f) = &entry.field {
+                let parsed = field::extract(&current.value, f);
+                checks.push(Check {
+                    check: "field",
+                    ok: parsed.is_ok(),
+                    detail: parsed
+                        .map(|_| format!("field {f:?} present"))
+                        .unwrap_or_else(|e| e.to_string()),
+                });
+            }
+        }
+        Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => checks.push(Check {
+            check: "read current",
+            ok: entry.create_if_missing,
+            detail: if entry.create_if_missing {
+                "secret does not exist; it will be created".into()
+            } else {
+                format!("{e} (set create_if_missing = true to create it)")
+            },
+        }),
+        Err(e) => checks.push(Check {
+            check: "read current",
+            ok: false,
+            detail: e.to_string(),
+        }),
+    }
+    checks
+}

@@ -1,0 +1,114 @@
+//! The config file's shape, as serde types. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rotation_command::CommandSpec;
+use rotation_core::{GeneratorSpec, NotifyFlags, RotationStrategy};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Audit log settings.
+    #[serde(default)]
+    pub audit: AuditSpec,
+    /// `[stores.<name>]`.
+    #[serde(default)]
+    pub stores: BTreeMap<String, Spanned<StoreSpec>>,
+    /// `[generators.<name>]`.
+    #[serde(default)]
+    pub generators: BTreeMap<String, Spanned<GeneratorSpec>>,
+    /// `[verifiers.<name>]`.
+    #[serde(default)]
+    pub verifiers: BTreeMap<String, Spanned<PluginSpec>>,
+    /// `[targets.<name>]`.
+    #[serde(default)]
+    pub targets: BTreeMap<String, Spanned<PluginSpec>>,
+    /// `[policies.<name>]`.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Spanned<PolicySpec>>,
+    /// `[[secrets]]`.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<SecretSpec>>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    /// JSON-lines audit log (default `.rotation/audit.jsonl` beside the config).
+    pub path: Option<PathBuf>,
+}
+
+/// `[stores.<name>]`, tagged by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreSpec {
+    /// The local file store.
+    File {
+        /// Directory (relative paths are relative to the config file).
+        root: PathBuf,
+        /// Versions kept per secret (default 10).
+        max_versions: Option<usize>,
+    },
+}
+
+/// `[verifiers.<name>]` and `[targets.<name>]`, tagged by `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PluginSpec {
+    /// Run a program.
+    Command(CommandSpec),
+}
+
+/// `[policies.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// `"30d"`, `"12h"`; `"0"` or `"manual"`: manual only (default).
+    pub interval: Option<String>,
+    /// Strategy (default staged).
+    #[serde(default)]
+    pub strategy: RotationStrategy,
+    /// Default true.
+    pub require_verification: Option<bool>,
+    /// Verifier names.
+    #[serde(default)]
+    pub verifiers: Vec<String>,
+    /// Default true.
+    pub auto_rollback: Option<bool>,
+    /// 0..=10, default 3.
+    pub max_retries: Option<i64>,
+    /// Notification flags.
+    #[serde(default)]
+    pub notify: NotifyFlags,
+}
+
+/// `[[secrets]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Unique id.
+    pub id: String,
+    /// Store name.
+    pub store: String,
+    /// Path in the store.
+    pub path: String,
+    /// JSON field holding the credential.
+    pub field: Option<String>,
+    /// Policy name.
+    pub policy: String,
+    /// Generator name (default: 32 random alphanumerics).
+    pub generator: Option<String>,
+    /// Verifiers run in addition to the policy's.
+    #[serde(default)]
+    pub verifiers: Vec<String>,
+    /// Target name.
+    pub target: Option<String>,
+    /// Create the secret on first rotation if missing (default false).
+    #[serde(default)]
+    pub create_if_missing: bool,
+}

@@ -1,0 +1,285 @@
+//! [`JsonlAuditSink`]: a hash-chained JSON-lines audit log (see [`rotation_core::audit`]).
+//!
+//! # Files
+//! - `<path>`: the log, one chained record per line (0600).
+//! - `<path>.head`: the [`ChainHead`] of the last record, as JSON (0600, replaced atomically
+//!   after each append). It catches lines cut off the end of the log.
+//! - `<path>.lock`: flock()ed exclusively by appenders and shared by [`JsonlAuditSink::verify`],
+//!   so any number of threads and processes may append to one log.
+//!
+//! An append locks, reconciles the head file with the log's last line, appends the new line,
+//! fsyncs the log, then writes the new head. A crash between the fsync and the head write
+//! leaves the log one record ahead of the head file; the next append (and `verify`) accept that
+//! record because it links to the stored head. A crash in the middle of a write leaves a partial
+//! last line (no newline): that record was never acknowledged, so `verify` skips it and the next
+//! append cuts it off. Any other disagreement between the log and its head file (lines removed,
+//! an emptied log) makes appends fail rather than hide it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use rotation_core::audit::{ChainHead, chain_line, verify_chain};
+use rotation_core::{AuditEvent, AuditSink, Error, Result};
+use serde::Deserialize;
+
+use crate::fsutil::{create_dir_all, io_err, options, parent_dir, sidecar, sync_dir, write_atomic};
+
+/// An [`AuditSink`] appending hash-chained JSON lines to a file.
+#[derive(Debug, Clone)]
+pub struct JsonlAuditSink {
+    files: Files,
+}
+
+#[derive(Debug, Clone)]
+struct Files {
+    log: PathBuf,
+    head: PathBuf,
+    lock: PathBuf,
+}
+
+impl Files {
+    fn new(log: &Path) -> Self {
+        Self {
+            log: log.to_path_buf(),
+            head: sidecar(log, ".head"),
+            lock: sidecar(log, ".lock"),
+        }
+    }
+
+    fn err(&self, op: &str, e: io::Error) -> Error {
+        io_err(op, e).context(format!("audit log {}", self.log.display()))
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<File> {
+        let file = options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.lock)
+            .map_err(|e| self.err("open lock file", e))?;
+        if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        }
+        .map_err(|e| self.err("lock", e))?;
+        Ok(file)
+    }
+
+    /// The stored head, `None` if there is no head file.
+    fn read_head(&self) -> Result<Option<ChainHead>> {
+        match fs::read(&self.head) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::internal(format!(
+                    "corrupt audit head file {}: {e}",
+                    self.head.display()
+                ))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err("read head file", e)),
+        }
+    }
+}
+
+impl JsonlAuditSink {
+    /// Open (create if missing, 0600) the log at `path`; a missing parent directory is created
+    /// with mode 0700. Existing records are kept.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
+        let files = Files::new(&path.into());
+        let dir = parent_dir(&files.log);
+        create_dir_all(dir).map_err(|e| files.err("create directory", e))?;
+        let created = !files.log.exists();
+        options()
+            .append(true)
+            .create(true)
+            .open(&files.log)
+            .map_err(|e| files.err("open", e))?;
+        if created {
+            sync_dir(dir).map_err(|e| files.err("sync directory", e))?;
+        }
+        Ok(Self { files })
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.files.log
+    }
+
+    /// Verify the whole chain of the log at `path` against its head file and return its
+    /// events. A missing or empty log is `Ok(vec![])`; a broken chain is
+    /// [`ErrorKind::InvalidValue`](rotation_core::ErrorKind::InvalidValue) naming the first bad
+    /// line.
+    pub fn verify(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
+        let files = Files::new(path.as_ref());
+        if !files.log.exists() {
+            return Ok(Vec::new());
+        }
+        let _lock = files.lock(false)?;
+        let text = match fs::read_to_string(&files.log) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(Error::invalid_value(format!(
+                    "audit log {} is not valid UTF-8",
+                    files.log.display()
+                )));
+            }
+            Err(e) => return Err(files.err("read", e)),
+        };
+        let mut lines: Vec<&str> = text.split_terminator('\n').collect();
+        if !text.is_empty() && !text.ends_with('\n') {
+            // A partial line left by a crash mid-append was never acknowledged: skip it.
+            lines.pop();
+        }
+        let mut head = files.read_head()?;
+        if let (Some(h), Some(last)) = (&head, lines.last())
+            && serde_json::from_str::<Tail>(last).is_ok_and(|tail| tail.follows(h))
+        {
+            // Crash between the append and the head write: the last record links to the
+            // stored head, and the chain check below covers it.
+            head = None;
+        }
+        verify_chain(lines, head.as_ref())
+            .map_err(|e| e.context(format!("audit log {}", files.log.display())))
+    }
+
+    /// The events of the log at `path`, verified: the same as [`JsonlAuditSink::verify`].
+    pub fn read_events(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
+        Self::verify(path)
+    }
+}
+
+#[async_trait]
+impl AuditSink for JsonlAuditSink {
+    async fn record(&self, event: &AuditEvent) -> Result<()> {
+        let files = self.files.clone();
+        let event = event.clone();
+        tokio::task::spawn_blocking(move || append(&files, &event))
+            .await
+            .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
+    }
+}
+
+/// The chain fields of a record line.
+#[derive(Deserialize)]
+struct Tail {
+    seq: u64,
+    prev: String,
+    hash: String,
+}
+
+impl Tail {
+    fn head(self) -> ChainHead {
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+
+    fn is(&self, head: &ChainHead) -> bool {
+        self.seq == head.seq && self.hash == head.hash
+    }
+
+    fn follows(&self, head: &ChainHead) -> bool {
+        self.seq == head.seq + 1 && self.prev == head.hash
+    }
+}
+
+fn append(files: &Files, event: &AuditEvent) -> Result<()> {
+    let _lock = files.lock(true)?;
+    let mut log = options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&files.log)
+        .map_err(|e| files.err("open", e))?;
+    let head = current_head(files, &log)?;
+    let (line, next) = chain_line(&head, event)?;
+    let mut bytes = line.into_bytes();
+    bytes.push(b'\n');
+    log.write_all(&bytes).map_err(|e| files.err("append", e))?;
+    log.sync_all().map_err(|e| files.err("sync", e))?;
+    let head_json = serde_json::to_vec(&next)
+        .map_err(|e| Error::internal(format!("serialize audit head: {e}")))?;
+    write_atomic(&files.head, &head_json).map_err(|e| files.err("write head file", e))
+}
+
+/// The head to chain the next record to, reconciling the head file with the log (under the
+/// exclusive lock). Cuts off a partial last line left by a crash.
+fn current_head(files: &Files, log: &File) -> Result<ChainHead> {
+    let stored = files.read_head()?;
+    let (last, start, complete) = last_line(log).map_err(|e| files.err("read", e))?;
+    if !complete {
+        tracing::warn!(log = %files.log.display(), "audit log: cutting off a partial last line");
+        log.set_len(start).map_err(|e| files.err("truncate", e))?;
+        log.sync_all().map_err(|e| files.err("sync", e))?;
+        return current_head(files, log);
+    }
+    let Some(last) = last else {
+        return match stored {
+            Some(h) if h.seq > 0 => Err(mismatch(files, "the log is empty", &h)),
+            _ => Ok(ChainHead::genesis()),
+        };
+    };
+    let tail: Tail = serde_json::from_slice(&last).map_err(|_| {
+        Error::invalid_value(format!(
+            "audit log {}: the last line is not a chained record; refusing to append",
+            files.log.display()
+        ))
+    })?;
+    match stored {
+        None => Ok(tail.head()),
+        Some(h) if tail.is(&h) || tail.follows(&h) => Ok(tail.head()),
+        Some(h) => Err(mismatch(
+            files,
+            &format!("the log ends at record {}", tail.seq),
+            &h,
+        )),
+    }
+}
+
+fn mismatch(files: &Files, log_state: &str, head: &ChainHead) -> Error {
+    Error::invalid_value(format!(
+        "audit log {}: {log_state} but the head file names record {}; refusing to append \
+         (run verify)",
+        files.log.display(),
+        head.seq
+    ))
+}
+
+/// The last line of `file` (without its newline; `None` if the file is empty), the offset where
+/// it starts, and whether it is complete (ends with a newline).
+fn last_line(file: &File) -> io::Result<(Option<Vec<u8>>, u64, bool)> {
+    const CHUNK: u64 = 8192;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((None, 0, true));
+    }
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, len - 1)?;
+    let complete = byte[0] == b'\n';
+    let end = if complete { len - 1 } else { len };
+    let mut start = 0;
+    let mut pos = end;
+    let mut buf = Vec::new();
+    'scan: while pos > 0 {
+        let from = pos.saturating_sub(CHUNK);
+        buf.resize(usize::try_from(pos - from).unwrap_or(0), 0);
+        file.read_exact_at(&mut buf, from)?;
+        if let Some(i) = buf.iter().rposition(|b| *b == b'\n') {
+            start = from + i as u64 + 1;
+            break 'scan;
+        }
+        pos = from;
+    }
+    let mut line = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+    file.read_exact_at(&mut line, start)?;
+    Ok((Some(line), start, complete))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,71 @@
+//! [`FileStoreBuilder`]: configuration and root-directory checks for a [`FileStore`].
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rotation_core::{Error, Result};
+
+use crate::fsutil::{create_dir_all, options};
+use crate::store::{DEFAULT_MAX_VERSIONS, FileStore};
+
+/// Builds a [`FileStore`]; obtained from [`FileStore::builder`].
+#[derive(Debug, Clone)]
+pub struct FileStoreBuilder {
+    root: PathBuf,
+    max_versions: usize,
+}
+
+impl FileStoreBuilder {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            max_versions: DEFAULT_MAX_VERSIONS,
+        }
+    }
+
+    /// Committed versions kept per secret (default 10, at least 2: current and previous).
+    /// Older ones are pruned when a new version becomes current.
+    pub fn max_versions(mut self, max_versions: usize) -> Self {
+        self.max_versions = max_versions;
+        self
+    }
+
+    /// Check the configuration, create the root directory (0700) if missing and check that it
+    /// is a writable directory. Errors are [`ErrorKind::InvalidConfig`] naming the field.
+    ///
+    /// [`ErrorKind::InvalidConfig`]: rotation_core::ErrorKind::InvalidConfig
+    pub fn build(self) -> Result<FileStore> {
+        if self.max_versions < 2 {
+            return Err(Error::config(
+                "max_versions",
+                format!("must be at least 2, got {}", self.max_versions),
+            ));
+        }
+        let root = &self.root;
+        let bad = |why: String| Error::config("root", format!("{}: {why}", root.display()));
+        if root.as_os_str().is_empty() {
+            return Err(Error::config("root", "must not be empty"));
+        }
+        match fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(bad("not a directory".to_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                create_dir_all(root).map_err(|e| bad(format!("cannot create it: {e}")))?;
+            }
+            Err(e) => return Err(bad(format!("cannot access it: {e}"))),
+        }
+        probe_writable(&self.root).map_err(|e| bad(format!("not writable: {e}")))?;
+        Ok(FileStore::from_parts(self.root, self.max_versions))
+    }
+}
+
+/// Create and delete a probe file. Its name starts with `.`, which no encoded secret path does.
+fn probe_writable(root: &std::path::Path) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let probe = root.join(format!(".probe-{}-{n}", std::process::id()));
+    options().write(true).create_new(true).open(&probe)?;
+    fs::remove_file(&probe)
+}

@@ -1,0 +1,104 @@
+//! Project automation, reached through the cargo alias `cargo xtask <task>`.
+//!
+//! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite,
+//!   rustdoc (`-D warnings`) and `cargo deny check bans licenses sources`.
+//! - `bench`: the benchmark harness (release build), which prints ratios against a baseline run
+//!   in the same process.
+//! - `deny-advisories`: the advisory check, separate because it needs to download the advisory
+//!   database.
+#![forbid(unsafe_code)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn run(name: &str, mut cmd: Command) -> Result<()> {
+    eprintln!("==> {name}: {cmd:?}");
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("{name}: cannot start {cmd:?}"))?;
+    eprintln!(
+        "<== {name}: {status} in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run("fmt", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("clippy", clippy)?;
+
+    // Build the binaries first: the end-to-end tests run the real `rotation` executable.
+    let mut build = cargo();
+    build.args(["build", "--workspace", "--bins", "--locked"]);
+    run("build", build)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    run("test", test)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run("doc", doc)?;
+
+    let mut deny = cargo();
+    deny.args(["deny", "--locked", "check", "bans", "licenses", "sources"]);
+    run("deny", deny).context(
+        "cargo-deny is required: `cargo install --locked cargo-deny` (.ci/run does this)",
+    )?;
+    eprintln!("ci: all checks passed");
+    Ok(())
+}
+
+fn bench() -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args([
+        "bench",
+        "--locked",
+        "-p",
+        "rotation-e2e",
+        "--bench",
+        "rotate",
+    ]);
+    run("bench", cmd)
+}
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "ci" => ci(),
+        "bench" => bench(),
+        "deny-advisories" => {
+            let mut cmd = cargo();
+            cmd.args(["deny", "check", "advisories"]);
+            run("advisories", cmd)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <ci|bench|deny-advisories>");
+            std::process::exit(2);
+        }
+    }
+}
