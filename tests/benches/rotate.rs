@@ -1,2 +1,115 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask bench`: staged rotations per second and latency percentiles through the engine,
+//! each next to a baseline run in the same process: the bare store calls a rotation needs
+//! (read current, stage, promote) with no engine around them. The ratio is the engine's overhead.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rotation_core::{
+    AuditSink, Engine, GeneratorSpec, MemoryStore, RotateRequest, RotationId, RotationPolicy, SecretBinding,
+    SecretPath, SecretStore, SecretValue, Verifier, VerifyContext,
+};
+use rotation_file::{FileStore, JsonlAuditSink};
+
+/// A verifier that accepts everything (the benchmark measures the engine, not a verifier).
+#[derive(Debug)]
+struct Accept;
+
+#[async_trait::async_trait]
+impl Verifier for Accept {
+    fn name(&self) -> &str {
+        "accept"
+    }
+    async fn verify(&self, _: &VerifyContext, _: &SecretValue) -> rotation_core::Result<()> {
+        Ok(())
+    }
+}
+
+struct Summary {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn summarize(mut samples: Vec<Duration>, total: Duration) -> Summary {
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    Summary { per_sec: samples.len() as f64 / total.as_secs_f64(), p50: pick(0.5), p99: pick(0.99) }
+}
+
+async fn baseline(store: &dyn SecretStore, path: &SecretPath, n: usize) -> Summary {
+    let generator = GeneratorSpec::default_random().build("bench").expect("generator");
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let current = store.read_current(path).await.expect("read");
+        let rid = RotationId::generate();
+        store.stage(path, &rid, &generator.generate().expect("value")).await.expect("stage");
+        store.promote(path, &rid, &current.version).await.expect("promote");
+        samples.push(t.elapsed());
+    }
+    summarize(samples, start.elapsed())
+}
+
+async fn engine_run(engine: &Engine, binding: &SecretBinding, n: usize) -> Summary {
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = engine.rotate(binding, RotateRequest::default()).await;
+        assert!(r.success, "{r:?}");
+        samples.push(t.elapsed());
+    }
+    summarize(samples, start.elapsed())
+}
+
+fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
+    SecretBinding {
+        id: "bench".into(),
+        store,
+        path: path.clone(),
+        field: None,
+        policy: Arc::new(RotationPolicy::builder("bench").verifiers(["accept"]).build().expect("policy")),
+        generator: GeneratorSpec::default_random().build("bench").expect("generator"),
+        verifiers: vec![Arc::new(Accept)],
+        target: None,
+        create_if_missing: false,
+    }
+}
+
+fn report(name: &str, base: &Summary, eng: &Summary) {
+    println!(
+        "{name:<28} baseline {:>9.0}/s p50 {:>8.1?} p99 {:>8.1?} | engine {:>9.0}/s p50 {:>8.1?} p99 {:>8.1?} | overhead x{:.2}",
+        base.per_sec, base.p50, base.p99, eng.per_sec, eng.p50, eng.p99, base.per_sec / eng.per_sec
+    );
+}
+
+async fn bench_store(name: &str, store: Arc<dyn SecretStore>, audit: Option<Arc<dyn AuditSink>>, n: usize) {
+    let path = SecretPath::new(format!("bench/{name}"));
+    store.write_current(&path, &RotationId::generate(), &SecretValue::from("seed"), None).await.expect("seed");
+    let mut builder = Engine::builder();
+    if let Some(a) = audit {
+        builder = builder.audit(a);
+    }
+    let engine = builder.build();
+    let b = binding(store.clone(), &path);
+    // Warm up both paths, then interleave to share any drift.
+    baseline(&*store, &path, n / 10).await;
+    engine_run(&engine, &b, n / 10).await;
+    let base = baseline(&*store, &path, n).await;
+    let eng = engine_run(&engine, &b, n).await;
+    report(name, &base, &eng);
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        bench_store("memory", Arc::new(MemoryStore::new()), None, 20_000).await;
+        let file = Arc::new(FileStore::builder(dir.path().join("store")).build().expect("file store"));
+        bench_store("file", file.clone(), None, 500).await;
+        let audit: Arc<dyn AuditSink> = Arc::new(JsonlAuditSink::open(dir.path().join("audit.jsonl")).expect("audit"));
+        bench_store("file + jsonl audit", file, Some(audit), 500).await;
+    });
+}
