@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rotation_core::{
-    AuditSink, Engine, GeneratorSpec, MemoryStore, RotateRequest, RotationId, RotationPolicy, SecretBinding,
-    SecretPath, SecretStore, SecretValue, Verifier, VerifyContext,
+    AuditSink, Engine, GeneratorSpec, MemoryStore, RotateRequest, RotationId, RotationPolicy,
+    SecretBinding, SecretPath, SecretStore, SecretValue, Verifier, VerifyContext,
 };
 use rotation_file::{FileStore, JsonlAuditSink};
 
@@ -34,19 +34,31 @@ struct Summary {
 fn summarize(mut samples: Vec<Duration>, total: Duration) -> Summary {
     samples.sort();
     let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Summary { per_sec: samples.len() as f64 / total.as_secs_f64(), p50: pick(0.5), p99: pick(0.99) }
+    Summary {
+        per_sec: samples.len() as f64 / total.as_secs_f64(),
+        p50: pick(0.5),
+        p99: pick(0.99),
+    }
 }
 
 async fn baseline(store: &dyn SecretStore, path: &SecretPath, n: usize) -> Summary {
-    let generator = GeneratorSpec::default_random().build("bench").expect("generator");
+    let generator = GeneratorSpec::default_random()
+        .build("bench")
+        .expect("generator");
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
         let current = store.read_current(path).await.expect("read");
         let rid = RotationId::generate();
-        store.stage(path, &rid, &generator.generate().expect("value")).await.expect("stage");
-        store.promote(path, &rid, &current.version).await.expect("promote");
+        store
+            .stage(path, &rid, &generator.generate().expect("value"))
+            .await
+            .expect("stage");
+        store
+            .promote(path, &rid, &current.version)
+            .await
+            .expect("promote");
         samples.push(t.elapsed());
     }
     summarize(samples, start.elapsed())
@@ -70,8 +82,15 @@ fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
         store,
         path: path.clone(),
         field: None,
-        policy: Arc::new(RotationPolicy::builder("bench").verifiers(["accept"]).build().expect("policy")),
-        generator: GeneratorSpec::default_random().build("bench").expect("generator"),
+        policy: Arc::new(
+            RotationPolicy::builder("bench")
+                .verifiers(["accept"])
+                .build()
+                .expect("policy"),
+        ),
+        generator: GeneratorSpec::default_random()
+            .build("bench")
+            .expect("generator"),
         verifiers: vec![Arc::new(Accept)],
         target: None,
         create_if_missing: false,
@@ -81,13 +100,32 @@ fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
 fn report(name: &str, base: &Summary, eng: &Summary) {
     println!(
         "{name:<28} baseline {:>9.0}/s p50 {:>8.1?} p99 {:>8.1?} | engine {:>9.0}/s p50 {:>8.1?} p99 {:>8.1?} | overhead x{:.2}",
-        base.per_sec, base.p50, base.p99, eng.per_sec, eng.p50, eng.p99, base.per_sec / eng.per_sec
+        base.per_sec,
+        base.p50,
+        base.p99,
+        eng.per_sec,
+        eng.p50,
+        eng.p99,
+        base.per_sec / eng.per_sec
     );
 }
 
-async fn bench_store(name: &str, store: Arc<dyn SecretStore>, audit: Option<Arc<dyn AuditSink>>, n: usize) {
+async fn bench_store(
+    name: &str,
+    store: Arc<dyn SecretStore>,
+    audit: Option<Arc<dyn AuditSink>>,
+    n: usize,
+) {
     let path = SecretPath::new(format!("bench/{name}"));
-    store.write_current(&path, &RotationId::generate(), &SecretValue::from("seed"), None).await.expect("seed");
+    store
+        .write_current(
+            &path,
+            &RotationId::generate(),
+            &SecretValue::from("seed"),
+            None,
+        )
+        .await
+        .expect("seed");
     let mut builder = Engine::builder();
     if let Some(a) = audit {
         builder = builder.audit(a);
@@ -103,13 +141,21 @@ async fn bench_store(name: &str, store: Arc<dyn SecretStore>, audit: Option<Arc<
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         bench_store("memory", Arc::new(MemoryStore::new()), None, 20_000).await;
-        let file = Arc::new(FileStore::builder(dir.path().join("store")).build().expect("file store"));
+        let file = Arc::new(
+            FileStore::builder(dir.path().join("store"))
+                .build()
+                .expect("file store"),
+        );
         bench_store("file", file.clone(), None, 500).await;
-        let audit: Arc<dyn AuditSink> = Arc::new(JsonlAuditSink::open(dir.path().join("audit.jsonl")).expect("audit"));
+        let audit: Arc<dyn AuditSink> =
+            Arc::new(JsonlAuditSink::open(dir.path().join("audit.jsonl")).expect("audit"));
         bench_store("file + jsonl audit", file, Some(audit), 500).await;
     });
 }
