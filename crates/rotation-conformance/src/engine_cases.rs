@@ -30,6 +30,14 @@ async fn no_pending_left(store: &dyn SecretStore, path: &rotation_core::SecretPa
     );
 }
 
+/// One rotation with a fresh engine and default options.
+async fn rotate_once(binding: &rotation_core::SecretBinding) -> rotation_core::RotationResult {
+    Engine::builder()
+        .build()
+        .rotate(binding, RotateRequest::default())
+        .await
+}
+
 /// Staged: new value current, old one previous, verified.
 pub async fn staged_success(store: Arc<dyn SecretStore>) {
     let (path, v1) = create(&*store, "staged-ok", "old").await;
@@ -41,10 +49,7 @@ pub async fn staged_success(store: Arc<dyn SecretStore>) {
         true,
         verifier.clone(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert!(r.success, "{r:?}");
     assert_eq!(r.status, RotationStatus::Success);
     assert!(r.verification_passed && !r.rollback_performed && r.error.is_none());
@@ -72,10 +77,7 @@ pub async fn immediate_success(store: Arc<dyn SecretStore>) {
         true,
         ScriptedVerifier::passing(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert!(r.success, "{r:?}");
     assert_eq!(r.strategy, RotationStrategy::Immediate);
     assert_ne!(r.new_version.as_ref(), Some(&v1));
@@ -145,10 +147,7 @@ pub async fn staged_failure_without_auto_rollback_is_failed(store: Arc<dyn Secre
         false,
         ScriptedVerifier::failing(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert_eq!(r.status, RotationStatus::Failed);
     assert!(!r.success && !r.rollback_performed);
     assert_eq!(current(&*store, &path).await, (v1, b"old".to_vec()));
@@ -164,10 +163,7 @@ pub async fn immediate_failure_without_auto_rollback_is_failed(store: Arc<dyn Se
         false,
         ScriptedVerifier::failing(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert_eq!(r.status, RotationStatus::Failed);
     assert!(!r.success && !r.rollback_performed && !r.verification_passed);
     let (now, _) = current(&*store, &path).await;
@@ -282,10 +278,7 @@ pub async fn json_field_rotation(store: Arc<dyn SecretStore>) {
         verifier.clone(),
     );
     b.field = Some("password".into());
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert!(r.success, "{r:?}");
     let (_, bytes) = current(&*store, &path).await;
     let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
@@ -348,10 +341,7 @@ pub async fn durations_are_measured(store: Arc<dyn SecretStore>) {
         true,
         ScriptedVerifier::passing(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert!(r.duration_ms > 0.0);
     assert!(r.completed_at >= r.started_at);
 }
@@ -416,10 +406,7 @@ pub async fn missing_secret_fails_clearly(store: Arc<dyn SecretStore>) {
         true,
         ScriptedVerifier::passing(),
     );
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert_eq!(r.status, RotationStatus::Failed);
     assert_eq!(r.error_kind, Some(ErrorKind::NotFound));
     assert!(
@@ -445,10 +432,7 @@ pub async fn create_if_missing_creates(store: Arc<dyn SecretStore>) {
         ScriptedVerifier::passing(),
     );
     b.create_if_missing = true;
-    let r = Engine::builder()
-        .build()
-        .rotate(&b, RotateRequest::default())
-        .await;
+    let r = rotate_once(&b).await;
     assert!(r.success, "{r:?}");
     assert!(r.old_version.is_none());
     assert_eq!(Some(current(&*store, &path).await.0), r.new_version);
