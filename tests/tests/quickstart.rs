@@ -176,3 +176,33 @@ fn completions_are_generated() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("rotation"));
 }
+
+#[test]
+fn views_change_nothing_and_bad_supplied_values_are_usage_errors() {
+    let sandbox = Sandbox::new(&basic_config("cat >/dev/null", "field = \"password\""));
+    let root = sandbox.path().join(".rotation/store");
+    for args in [
+        &["status"][..],
+        &["history", "s"],
+        &["verify", "s"],
+        &["rotate", "s", "--dry-run"],
+    ] {
+        let out = sandbox.run(args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(!root.exists(), "{args:?} created the store root");
+    }
+    let store = sandbox.store(".rotation/store");
+    seed(&store, "app/key", br#"{"password":"old"}"#);
+    let out = sandbox.run(&["rotate", "s", "--value-stdin"], Some(&[0xff, 0xfe, 0x00]));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UTF-8"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(current(&store, "app/key").0, "1", "nothing changed");
+    assert!(
+        !sandbox.path().join(".rotation/audit.jsonl").exists(),
+        "nothing attempted or audited"
+    );
+}

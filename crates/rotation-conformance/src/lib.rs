@@ -47,7 +47,8 @@ macro_rules! conformance_tests {
             stage_is_idempotent_and_invisible, promote_is_compare_and_swap, promote_is_idempotent,
             promote_without_pending_is_not_found, discard_is_idempotent, restore_is_cas_and_byte_identical,
             list_versions_reports_states, missing_secret_is_not_found, large_and_unicode_values,
-            read_version_returns_pending_and_committed);
+            read_version_returns_pending_and_committed, write_current_is_idempotent_per_rotation_id,
+            restore_is_an_undo);
         $crate::conformance_tests!(@engine $make;
             staged_success, immediate_success, custom_value, verification_failure_rolls_back,
             staged_failure_without_auto_rollback_is_failed, immediate_failure_without_auto_rollback_is_failed,

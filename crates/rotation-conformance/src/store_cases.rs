@@ -296,3 +296,46 @@ pub async fn read_version_returns_pending_and_committed(store: &dyn SecretStore)
         ErrorKind::NotFound
     );
 }
+
+/// A retried write of the same rotation returns the version it wrote and writes nothing.
+pub async fn write_current_is_idempotent_per_rotation_id(store: &dyn SecretStore) {
+    let (path, v1) = create(store, "write-idem", "old").await;
+    let id = rid();
+    let v2 = store
+        .write_current(&path, &id, &SecretValue::from("new"), Some(&v1))
+        .await
+        .expect("write");
+    let again = store
+        .write_current(&path, &id, &SecretValue::from("new"), Some(&v1))
+        .await
+        .expect("retried write");
+    assert_eq!(again, v2);
+    assert_eq!(store.list_versions(&path).await.expect("list").len(), 2);
+}
+
+/// Restore is an undo: it is idempotent, and the undone version does not become "previous".
+pub async fn restore_is_an_undo(store: &dyn SecretStore) {
+    let (path, v1) = create(store, "restore-undo", "one").await;
+    let v2 = store
+        .write_current(&path, &rid(), &SecretValue::from("two"), Some(&v1))
+        .await
+        .expect("two");
+    let v3 = store
+        .write_current(&path, &rid(), &SecretValue::from("three"), Some(&v2))
+        .await
+        .expect("three");
+    let restored = store.restore(&path, &v2, &v3).await.expect("restore");
+    let again = store.restore(&path, &v2, &v3).await.expect("restore again");
+    assert_eq!(restored, again);
+    assert_eq!(current(store, &path).await.1, b"two");
+    let previous = store
+        .read_previous(&path)
+        .await
+        .expect("previous")
+        .expect("some");
+    assert_eq!(
+        previous.value.expose(),
+        b"one",
+        "the undone value is not previous"
+    );
+}

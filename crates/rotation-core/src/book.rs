@@ -21,6 +21,11 @@ pub struct VersionMeta {
     pub created_at: DateTime<Utc>,
     /// The rotation that wrote it.
     pub rotation_id: Option<RotationId>,
+    /// The version that was current when this one first became current: what `previous`
+    /// becomes again when this version is restored, so an undo never makes the undone
+    /// version "previous". `Some(0)`: it replaced nothing (the first version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<u64>,
 }
 
 /// Version bookkeeping of one secret.
@@ -108,14 +113,33 @@ impl VersionBook {
             VersionMeta {
                 created_at: now,
                 rotation_id: rotation_id.cloned(),
+                replaced: None,
             },
         );
         n
     }
 
+    /// Make `n` current. A new version records what it replaced; a restored version brings
+    /// back the `previous` it had.
     fn switch_to(&mut self, n: u64, max_versions: usize) -> Switch {
         if self.current != Some(n) {
-            self.previous = self.current;
+            let old = self.current;
+            let meta = self.versions.get_mut(&n);
+            self.previous = match meta {
+                Some(meta) if meta.replaced.is_some() => meta.replaced,
+                Some(meta) => {
+                    // 0 (never a version number) records "replaced nothing".
+                    meta.replaced = Some(old.unwrap_or(0));
+                    old
+                }
+                None => old,
+            };
+            if self
+                .previous
+                .is_some_and(|p| !self.versions.contains_key(&p))
+            {
+                self.previous = None;
+            }
             self.current = Some(n);
         }
         let keep: Vec<u64> = self.current.into_iter().chain(self.previous).collect();
@@ -193,6 +217,19 @@ impl VersionBook {
         now: DateTime<Utc>,
         max_versions: usize,
     ) -> Result<Switch> {
+        if let Some(current) = self.current
+            && self
+                .versions
+                .get(&current)
+                .and_then(|m| m.rotation_id.as_ref())
+                == Some(rotation_id)
+        {
+            // Idempotent: this rotation already wrote the current version.
+            return Ok(Switch {
+                version: current,
+                pruned: Vec::new(),
+            });
+        }
         self.check_expected(expected)?;
         let n = self.allocate(Some(rotation_id), now);
         Ok(self.switch_to(n, max_versions))
@@ -210,6 +247,13 @@ impl VersionBook {
             return Err(Error::invalid_value(format!(
                 "version {version} is pending; promote it instead of restoring it"
             )));
+        }
+        if self.current == Some(n) {
+            // Idempotent: already restored.
+            return Ok(Switch {
+                version: n,
+                pruned: Vec::new(),
+            });
         }
         self.check_expected(Some(expected))?;
         Ok(self.switch_to(n, max_versions))
@@ -241,6 +285,38 @@ impl VersionBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_brings_back_the_old_previous_and_is_idempotent() {
+        let mut b = VersionBook::default();
+        let now = Utc::now();
+        let v1 = b.write_current(&rid("a"), None, now, 10).unwrap().version;
+        let v2 = b
+            .write_current(&rid("b"), Some(&version_id(v1)), now, 10)
+            .unwrap()
+            .version;
+        let v3 = b
+            .write_current(&rid("c"), Some(&version_id(v2)), now, 10)
+            .unwrap()
+            .version;
+        // Undo v3: v2 current, and previous is v1 again, not the undone v3.
+        b.restore(&version_id(v2), &version_id(v3), 10).unwrap();
+        assert_eq!((b.current, b.previous), (Some(v2), Some(v1)));
+        // Restoring again is a no-op, whatever the expected version says.
+        b.restore(&version_id(v2), &version_id(v3), 10).unwrap();
+        assert_eq!((b.current, b.previous), (Some(v2), Some(v1)));
+        // A retried write of the same rotation returns the version it wrote.
+        let v4 = b
+            .write_current(&rid("d"), Some(&version_id(v2)), now, 10)
+            .unwrap()
+            .version;
+        assert_eq!(
+            b.write_current(&rid("d"), Some(&version_id(v2)), now, 10)
+                .unwrap()
+                .version,
+            v4
+        );
+    }
 
     fn rid(s: &str) -> RotationId {
         RotationId::parse(s).unwrap()
@@ -277,15 +353,26 @@ mod tests {
     fn pruning_keeps_current_previous_and_pending() {
         let mut b = VersionBook::default();
         let now = Utc::now();
-        let mut cur = None;
+        let first = b
+            .write_current(&rid("r-first"), None, now, 3)
+            .unwrap()
+            .version;
+        let mut cur = Some(version_id(first));
+        let Staged::New(pending) = b.stage(&rid("p"), now).unwrap() else {
+            panic!("new pending expected")
+        };
         for i in 0..6 {
             let s = b
                 .write_current(&rid(&format!("r{i}")), cur.as_ref(), now, 3)
                 .unwrap();
             cur = Some(version_id(s.version));
         }
-        assert_eq!(b.versions.len(), 3);
-        assert_eq!(b.current, Some(6));
-        assert_eq!(b.previous, Some(5));
+        assert!(
+            b.versions.contains_key(&pending),
+            "pending survived pruning"
+        );
+        assert_eq!(b.versions.len(), 4, "3 committed + 1 pending");
+        assert_eq!(b.current, Some(8));
+        assert_eq!(b.previous, Some(7));
     }
 }

@@ -236,7 +236,12 @@ impl Engine {
             Some(v) => v,
             None => match binding.generator.generate() {
                 Ok(v) => v,
-                Err(err) => return reject(err.kind(), err.to_string()),
+                Err(err) => {
+                    let result = reject(err.kind(), err.to_string());
+                    self.audit_result(binding, &result, AuditAction::Rejected)
+                        .await;
+                    return result;
+                }
             },
         };
 
@@ -376,12 +381,49 @@ impl Engine {
                 }
                 Ok(outcome) => return outcome,
                 Err(err) => {
+                    if let Some(version) = self.took_effect(binding, state, &err).await {
+                        tracing::warn!(secret = %binding.id, step = ?state.step, error = %err,
+                            "step reported a failure but its write is in place; continuing");
+                        return Outcome::Version(version);
+                    }
                     let message = format!("{} failed: {}", step_name(state.step), err);
                     return Outcome::Failed(Error::new(err.kind(), message));
                 }
             }
         }
         Outcome::Failed(Error::internal("no attempt made"))
+    }
+
+    /// After a write step failed with an error that does not prove nothing happened (an I/O
+    /// error after the rename, a lost reply), look at the store: if our write is in place, the
+    /// step succeeded. Planning undo as if it had not would leave store and target disagreeing.
+    async fn took_effect(
+        &self,
+        binding: &SecretBinding,
+        state: &RotationState,
+        err: &Error,
+    ) -> Option<VersionId> {
+        if matches!(err.kind(), ErrorKind::Conflict | ErrorKind::NotFound) {
+            return None;
+        }
+        let store = &binding.store;
+        match state.step {
+            Step::WriteCurrent | Step::Promote => {
+                let versions = store.list_versions(&binding.path).await.ok()?;
+                versions
+                    .into_iter()
+                    .find(|v| v.state == crate::VersionState::Current)
+                    .filter(|v| v.rotation_id.as_ref() == Some(&state.rotation_id))
+                    .map(|v| v.version)
+            }
+            Step::RestoreStore => {
+                let old = state.old_version.as_ref()?;
+                let current = store.read_current(&binding.path).await.ok()?;
+                let restored = store.read_version(&binding.path, old).await.ok()?;
+                (current.value == restored.value).then_some(current.version)
+            }
+            _ => None,
+        }
     }
 
     async fn perform(
@@ -517,16 +559,18 @@ impl Engine {
                 binding.id
             ))
         })?;
+        // Everything that can fail without side effects happens before the restore.
+        let credential = match (&binding.target, &binding.field) {
+            (None, _) => None,
+            (Some(_), Some(f)) => Some(field::extract(&previous.value, f)?),
+            (Some(_), None) => Some(previous.value.clone()),
+        };
         let to = store
             .restore(&binding.path, &previous.version, &current.version)
             .await?;
         let mut target_reapplied = false;
         let mut failure = None;
-        if let Some(t) = &binding.target {
-            let credential = match &binding.field {
-                Some(f) => field::extract(&previous.value, f)?,
-                None => previous.value.clone(),
-            };
+        if let (Some(t), Some(credential)) = (&binding.target, credential) {
             let ctx = VerifyContext {
                 secret: binding.id.clone(),
                 rotation_id: None,
@@ -542,7 +586,10 @@ impl Engine {
         e.new_version = Some(to.clone());
         e.store = Some(store.kind().to_owned());
         e.error = failure.as_ref().map(|f| format!("target: {f}"));
-        self.inner.audit.record(&e).await?;
+        if let Err(err) = self.inner.audit.record(&e).await {
+            // The rollback happened: report it, and the missing record, rather than hide it.
+            tracing::error!(secret = %binding.id, error = %err, "audit record of a rollback failed");
+        }
         if let Some(err) = failure {
             return Err(Error::new(
                 ErrorKind::Target,

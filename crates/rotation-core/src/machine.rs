@@ -94,6 +94,9 @@ pub struct RotationState {
     pub rollback_performed: bool,
     /// Undo steps still to run, in order.
     pub undo: Vec<Step>,
+    /// Whether an undo step failed (the rotation ends `failed`, after the other undo steps).
+    #[serde(default)]
+    pub undo_failed: bool,
     /// Final status once `step == Done`.
     pub outcome: Option<RotationStatus>,
     /// Why the rotation failed.
@@ -132,6 +135,7 @@ impl RotationState {
             verification_passed: false,
             rollback_performed: false,
             undo: Vec::new(),
+            undo_failed: false,
             outcome: None,
             error: None,
             error_kind: None,
@@ -220,7 +224,7 @@ fn begin_undo(mut state: RotationState, error: Error) -> RotationState {
 
 fn next_undo(mut state: RotationState) -> RotationState {
     if state.undo.is_empty() {
-        let status = if state.plan.auto_rollback && state.rollback_performed {
+        let status = if state.plan.auto_rollback && state.rollback_performed && !state.undo_failed {
             RotationStatus::RolledBack
         } else {
             RotationStatus::Failed
@@ -240,13 +244,15 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
     if state.is_undoing() {
         return match outcome {
             Outcome::Failed(err) => {
+                // Keep going: a failed restore must not leave the target with the rejected
+                // credential, nor a failed target revert leave a pending value behind.
                 let first = state.error.take().unwrap_or_default();
                 state.error = Some(format!(
                     "{first}; rollback failed at {step:?}: {}",
                     err.message()
                 ));
-                state.undo.clear();
-                finish(state, RotationStatus::Failed)
+                state.undo_failed = true;
+                next_undo(state)
             }
             Outcome::Read(_) | Outcome::Version(_) | Outcome::Done => {
                 match step {
@@ -479,8 +485,8 @@ mod tests {
 
     #[test]
     fn failed_rollback_is_failed_with_both_reasons() {
-        let (s, _) = run(
-            state(plan(RotationStrategy::Immediate, false, true)),
+        let (s, steps) = run(
+            state(plan(RotationStrategy::Immediate, true, true)),
             |st| match st {
                 Step::Verify => Outcome::Failed(Error::new(ErrorKind::Verification, "bad")),
                 Step::RestoreStore => Outcome::Failed(Error::conflict("moved")),
@@ -488,8 +494,27 @@ mod tests {
             },
         );
         assert_eq!(s.status(), RotationStatus::Failed);
+        assert_eq!(
+            &steps[steps.len() - 2..],
+            [Step::RestoreStore, Step::RevertTarget],
+            "the target is reverted even though the store restore failed"
+        );
         let e = s.error.unwrap();
         assert!(e.contains("bad") && e.contains("rollback failed"), "{e}");
+    }
+
+    #[test]
+    fn failed_target_revert_still_discards_pending() {
+        let (s, steps) = run(
+            state(plan(RotationStrategy::Staged, true, true)),
+            |st| match st {
+                Step::Verify => Outcome::Failed(Error::new(ErrorKind::Verification, "bad")),
+                Step::RevertTarget => Outcome::Failed(Error::new(ErrorKind::Target, "down")),
+                _ => ok(st),
+            },
+        );
+        assert_eq!(*steps.last().unwrap(), Step::DiscardPending);
+        assert_eq!(s.status(), RotationStatus::Failed);
     }
 
     #[test]

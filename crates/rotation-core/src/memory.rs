@@ -39,7 +39,6 @@ impl Entry {
 }
 
 /// Secrets in a `Mutex<HashMap>`; every operation is atomic under the lock.
-#[derive(Default)]
 pub struct MemoryStore {
     secrets: Mutex<HashMap<SecretPath, Entry>>,
     max_versions: usize,
@@ -50,6 +49,12 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("max_versions", &self.max_versions)
             .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

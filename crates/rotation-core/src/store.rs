@@ -80,10 +80,14 @@ pub struct Capabilities {
 /// - **Discard** removes the pending value of `rotation_id`; discarding nothing is `Ok`.
 /// - **Write current** (immediate strategy) writes `value` as a new current version if the
 ///   current version is `expected_current`; `None` means "the secret must not exist yet" (create).
-///   A mismatch is `Conflict`, and nothing changes.
+///   A mismatch is `Conflict`, and nothing changes. Idempotent per rotation id: if the current
+///   version was written by `rotation_id`, it is returned and nothing is written.
 /// - **Restore** makes the value of `version` current again, byte-identical, if the current
 ///   version is `expected_current` (CAS, `Conflict` otherwise). It returns the version that is now
 ///   current: the same id for stores that move a pointer, a new id for append-only stores.
+///   Idempotent: if `version`'s value is already current (by this restore), it returns `Ok`.
+///   Restore is an undo: afterwards `read_previous` returns what was previous before `version`
+///   became current, never the version that was undone.
 /// - **List versions** returns the known versions, newest first, with their state.
 /// - Transient failures (timeouts, throttling, refused connections) are
 ///   [`ErrorKind::Temporary`](crate::ErrorKind::Temporary); nothing else is.

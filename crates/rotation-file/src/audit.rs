@@ -136,6 +136,9 @@ impl JsonlAuditSink {
             lines.pop();
         }
         let mut head = files.read_head()?;
+        if head.is_none() && lines.len() > 1 {
+            return Err(missing_head(&files));
+        }
         if let (Some(h), Some(last)) = (&head, lines.last())
             && serde_json::from_str::<Tail>(last).is_ok_and(|tail| tail.follows(h))
         {
@@ -232,7 +235,10 @@ fn current_head(files: &Files, log: &File) -> Result<ChainHead> {
         ))
     })?;
     match stored {
-        None => Ok(tail.head()),
+        // Only a crash before the first head write explains a missing head; anything longer
+        // may be a truncated log, and recreating the head would launder that.
+        None if tail.seq <= 1 => Ok(tail.head()),
+        None => Err(missing_head(files)),
         Some(h) if tail.is(&h) || tail.follows(&h) => Ok(tail.head()),
         Some(h) => Err(mismatch(
             files,
@@ -240,6 +246,14 @@ fn current_head(files: &Files, log: &File) -> Result<ChainHead> {
             &h,
         )),
     }
+}
+
+fn missing_head(files: &Files) -> Error {
+    Error::invalid_value(format!(
+        "audit log {}: the head file is missing, so removed lines at the end cannot be ruled \
+         out; inspect the log, then recreate the head from its last line (docs/user-guide.md)",
+        files.log.display()
+    ))
 }
 
 fn mismatch(files: &Files, log_state: &str, head: &ChainHead) -> Error {

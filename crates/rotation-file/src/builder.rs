@@ -15,6 +15,7 @@ use crate::store::{DEFAULT_MAX_VERSIONS, FileStore};
 pub struct FileStoreBuilder {
     root: PathBuf,
     max_versions: usize,
+    read_only: bool,
 }
 
 impl FileStoreBuilder {
@@ -22,7 +23,15 @@ impl FileStoreBuilder {
         Self {
             root,
             max_versions: DEFAULT_MAX_VERSIONS,
+            read_only: false,
         }
+    }
+
+    /// Open for reading only: a missing root is `NotFound` instead of being created, and no
+    /// write probe is made (for status and history views, which must change nothing).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// Committed versions kept per secret (default 10, at least 2: current and previous).
@@ -51,12 +60,20 @@ impl FileStoreBuilder {
         match fs::metadata(root) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(bad("not a directory".to_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.read_only => {
+                return Err(Error::not_found(format!(
+                    "file store root {} does not exist",
+                    root.display()
+                )));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 create_dir_all(root).map_err(|e| bad(format!("cannot create it: {e}")))?;
             }
             Err(e) => return Err(bad(format!("cannot access it: {e}"))),
         }
-        probe_writable(&self.root).map_err(|e| bad(format!("not writable: {e}")))?;
+        if !self.read_only {
+            probe_writable(&self.root).map_err(|e| bad(format!("not writable: {e}")))?;
+        }
         Ok(FileStore::from_parts(self.root, self.max_versions))
     }
 }

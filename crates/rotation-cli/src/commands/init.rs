@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
     let cfg = config::load(&path)?;
     let mut created = Vec::new();
     for entry in &cfg.secrets {
-        let binding = cfg.bind_one(entry)?;
+        let binding = cfg.bind_one(entry, crate::config::Access::ReadWrite)?;
         match binding.store.read_current(&binding.path).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {

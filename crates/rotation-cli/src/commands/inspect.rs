@@ -67,7 +67,7 @@ async fn status_row(cfg: &Resolved, entry: &SecretEntry, events: &[AuditEvent]) 
         manual_only: interval.is_zero(),
         error: None,
     };
-    let versions = match cfg.bind_one(entry) {
+    let versions = match cfg.bind_one(entry, crate::config::Access::ReadOnly) {
         Ok(b) => b.store.list_versions(&b.path).await,
         Err(e) => Err(e),
     };
@@ -165,7 +165,7 @@ struct History {
 pub async fn history(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry)?;
+    let binding = cfg.bind_one(entry, crate::config::Access::ReadOnly)?;
     let versions = binding.store.list_versions(&binding.path).await?;
     let events: Vec<AuditEvent> = ctx
         .audit_events(&cfg)?

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::IdArg;
+use crate::config::Access;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::emit;
 
@@ -20,7 +21,7 @@ struct Verified {
 pub async fn verify(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry)?;
+    let binding = cfg.bind_one(entry, Access::ReadOnly)?;
     let engine = ctx.engine(&cfg)?;
     let out = match engine.verify_current(&binding).await {
         Ok(v) => Verified {
@@ -52,7 +53,7 @@ pub async fn verify(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
 pub async fn rollback(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry)?;
+    let binding = cfg.bind_one(entry, Access::ReadWrite)?;
     let engine = ctx.engine(&cfg)?;
     let outcome = engine.rollback(&binding).await?;
     emit(ctx.output(), &outcome, |o| {

@@ -35,6 +35,9 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
         None
     };
     let bindings = cfg.bind()?;
+    if let Some(v) = &value {
+        check_supplied_value(v, &bindings[&entries[0].id])?;
+    }
     let engine = ctx.engine(&cfg)?;
 
     let bar = (ctx.output() == OutputFormat::Text
@@ -93,6 +96,28 @@ fn read_value_stdin() -> Result<SecretValue, CliError> {
         return Err(CliError::usage("--value-stdin: stdin is empty"));
     }
     Ok(value)
+}
+
+/// A supplied value the rotation would refuse is a usage error (exit 2), caught before the
+/// engine starts so nothing is attempted or audited.
+fn check_supplied_value(
+    value: &SecretValue,
+    binding: &rotation_core::SecretBinding,
+) -> Result<(), CliError> {
+    if binding.field.is_some() && value.expose_str().is_err() {
+        return Err(CliError::usage(
+            "--value-stdin: a JSON field secret needs a UTF-8 value",
+        ));
+    }
+    let max = binding.store.capabilities().max_value_bytes;
+    if value.len() > max {
+        return Err(CliError::usage(format!(
+            "--value-stdin: the value is {} bytes; the {} store accepts at most {max}",
+            value.len(),
+            binding.store.kind()
+        )));
+    }
+    Ok(())
 }
 
 fn print_result(r: &RotationResult) {
@@ -246,7 +271,7 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
 }
 
 async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
-    let bindings = match cfg.bind_one(entry) {
+    let bindings = match cfg.bind_one(entry, crate::config::Access::ReadOnly) {
         Ok(b) => b,
         Err(e) => {
             return vec![Check {

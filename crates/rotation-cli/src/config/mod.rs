@@ -5,7 +5,7 @@ mod locate;
 mod resolve;
 mod spec;
 
-pub use resolve::{Resolved, SecretEntry, StoreConfig};
+pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
 pub use spec::ConfigFile;
 
 use std::path::{Path, PathBuf};

@@ -36,15 +36,26 @@ impl StoreConfig {
         }
     }
 
-    fn open(&self) -> rotation_core::Result<Arc<dyn SecretStore>> {
+    fn open(&self, access: Access) -> rotation_core::Result<Arc<dyn SecretStore>> {
         match self {
-            StoreConfig::File { root, max_versions } => Ok(Arc::new(
-                FileStore::builder(root)
-                    .max_versions(*max_versions)
-                    .build()?,
-            )),
+            StoreConfig::File { root, max_versions } => {
+                let mut builder = FileStore::builder(root).max_versions(*max_versions);
+                if access == Access::ReadOnly {
+                    builder = builder.read_only();
+                }
+                Ok(Arc::new(builder.build()?))
+            }
         }
     }
+}
+
+/// How a command uses a store: views open it read-only so they change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Rotations, rollbacks, init.
+    ReadWrite,
+    /// Status, history, verify, dry runs.
+    ReadOnly,
 }
 
 /// One configured secret, before its store is opened.
@@ -95,7 +106,7 @@ impl Resolved {
             let store = match opened.get(s.store.as_str()) {
                 Some(store) => store.clone(),
                 None => {
-                    let store = self.open_store(&s.store)?;
+                    let store = self.open_store(&s.store, Access::ReadWrite)?;
                     opened.insert(&s.store, store.clone());
                     store
                 }
@@ -106,13 +117,21 @@ impl Resolved {
     }
 
     /// Open the store of one entry and bind it.
-    pub fn bind_one(&self, entry: &SecretEntry) -> rotation_core::Result<SecretBinding> {
-        Ok(entry.binding(self.open_store(&entry.store)?))
+    pub fn bind_one(
+        &self,
+        entry: &SecretEntry,
+        access: Access,
+    ) -> rotation_core::Result<SecretBinding> {
+        Ok(entry.binding(self.open_store(&entry.store, access)?))
     }
 
-    fn open_store(&self, name: &str) -> rotation_core::Result<Arc<dyn SecretStore>> {
+    fn open_store(
+        &self,
+        name: &str,
+        access: Access,
+    ) -> rotation_core::Result<Arc<dyn SecretStore>> {
         self.stores[name]
-            .open()
+            .open(access)
             .map_err(|e| e.context(format!("store {name}")))
     }
 }

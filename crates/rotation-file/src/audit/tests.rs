@@ -122,9 +122,19 @@ async fn head_is_recovered_after_crashes() {
         sink.record(&event(i)).await.unwrap();
     }
 
-    // Head file lost: recovered from the last line.
+    // Head file lost with several records: truncation cannot be ruled out, so both verify and
+    // append refuse until an operator restores the head.
+    let saved = fs::read(&head).unwrap();
     fs::remove_file(&head).unwrap();
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 3);
+    assert_eq!(
+        JsonlAuditSink::verify(&log).unwrap_err().kind(),
+        ErrorKind::InvalidValue
+    );
+    assert_eq!(
+        sink.record(&event(3)).await.unwrap_err().kind(),
+        ErrorKind::InvalidValue
+    );
+    fs::write(&head, &saved).unwrap();
     sink.record(&event(3)).await.unwrap();
     assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 4);
 
