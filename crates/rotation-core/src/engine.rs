@@ -273,14 +273,26 @@ impl Engine {
             new_document: None,
             old_credential: None,
         };
+        let mut reported = state.status();
+        tracing::info!(secret = %binding.id, rotation_id = %rotation_id, status = %reported, "status");
         while !state.is_done() {
             if let Err(err) = self.inner.journal.record(&state).await {
-                let err = Error::new(
-                    err.kind(),
-                    format!("journal unavailable before {:?}: {err}", state.step),
-                );
-                state = advance(state, Outcome::Failed(err));
-                continue;
+                if state.is_undoing() {
+                    // Undoing is always safer than stopping half-way; the store's own markers
+                    // (rotation ids on versions) still describe what happened.
+                    tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
+                } else {
+                    let err = Error::new(
+                        err.kind(),
+                        format!("journal unavailable before {:?}: {err}", state.step),
+                    );
+                    state = advance(state, Outcome::NotAttempted(err));
+                    continue;
+                }
+            }
+            if state.status() != reported {
+                reported = state.status();
+                tracing::info!(secret = %binding.id, rotation_id = %rotation_id, status = %reported, "status");
             }
             tracing::debug!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, status = %state.status(), "step");
             let outcome = self

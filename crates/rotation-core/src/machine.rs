@@ -114,8 +114,10 @@ pub enum Outcome {
     Version(VersionId),
     /// Any other step completed.
     Done,
-    /// The step failed.
+    /// The step failed (it may have taken effect partly).
     Failed(Error),
+    /// The step was not attempted (e.g. its intent could not be journaled).
+    NotAttempted(Error),
 }
 
 impl RotationState {
@@ -243,7 +245,7 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
     }
     if state.is_undoing() {
         return match outcome {
-            Outcome::Failed(err) => {
+            Outcome::Failed(err) | Outcome::NotAttempted(err) => {
                 // Keep going: a failed restore must not leave the target with the rejected
                 // credential, nor a failed target revert leave a pending value behind.
                 let first = state.error.take().unwrap_or_default();
@@ -294,16 +296,17 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
             );
             finish(state, RotationStatus::Failed)
         }
-        (Step::ReadCurrent, Outcome::Failed(err)) => {
+        (Step::ReadCurrent, Outcome::Failed(err) | Outcome::NotAttempted(err)) => {
             state.error_kind = Some(err.kind());
             state.error = Some(err.message().to_owned());
             finish(state, RotationStatus::Failed)
         }
-        (Step::Cleanup, Outcome::Failed(err)) => {
+        (Step::Cleanup, Outcome::Failed(err) | Outcome::NotAttempted(err)) => {
             // The new value is current and verified; a leftover is logged, not a failure.
             tracing::warn!(rotation_id = %state.rotation_id, error = %err, "cleanup after promotion failed");
             finish(state, RotationStatus::Success)
         }
+        (_, Outcome::NotAttempted(err)) => begin_undo(state, err),
         (_, Outcome::Failed(err)) => {
             match step {
                 // A stage that failed half-way may have left a pending value.
@@ -501,6 +504,42 @@ mod tests {
         );
         let e = s.error.unwrap();
         assert!(e.contains("bad") && e.contains("rollback failed"), "{e}");
+    }
+
+    #[test]
+    fn nothing_after_promotion_undoes_a_verified_value() {
+        for fail in [
+            Outcome::Failed(Error::new(ErrorKind::Io, "x")),
+            Outcome::NotAttempted(Error::new(ErrorKind::Io, "x")),
+        ] {
+            let mut fail = Some(fail);
+            let (s, steps) = run(state(plan(RotationStrategy::Staged, true, true)), |st| {
+                if st == Step::Cleanup {
+                    fail.take().unwrap()
+                } else {
+                    ok(st)
+                }
+            });
+            assert_eq!(s.status(), RotationStatus::Success);
+            assert_eq!(*steps.last().unwrap(), Step::Cleanup);
+        }
+    }
+
+    #[test]
+    fn a_step_not_attempted_is_not_undone() {
+        let (s, steps) = run(state(plan(RotationStrategy::Staged, true, true)), |st| {
+            if st == Step::ApplyTarget {
+                Outcome::NotAttempted(Error::new(ErrorKind::Io, "journal down"))
+            } else {
+                ok(st)
+            }
+        });
+        assert_eq!(
+            *steps.last().unwrap(),
+            Step::DiscardPending,
+            "no RevertTarget: {steps:?}"
+        );
+        assert_eq!(s.status(), RotationStatus::RolledBack);
     }
 
     #[test]

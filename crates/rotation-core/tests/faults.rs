@@ -390,3 +390,74 @@ async fn manual_rollback_after_an_undone_rotation_never_brings_back_the_rejected
     engine().rollback(&binding).await.unwrap();
     assert_eq!(current(&store).await, b"old");
 }
+
+/// Records every journaled state; can be told to fail from the n-th record on.
+#[derive(Debug, Default)]
+struct RecordingJournal {
+    states: Mutex<Vec<(rotation_core::machine::Step, RotationStatus)>>,
+    fail_from: Mutex<Option<usize>>,
+}
+
+#[async_trait]
+impl rotation_core::Journal for RecordingJournal {
+    async fn record(&self, state: &rotation_core::machine::RotationState) -> Result<()> {
+        let mut states = self.states.lock().unwrap();
+        if self
+            .fail_from
+            .lock()
+            .unwrap()
+            .is_some_and(|n| states.len() >= n)
+        {
+            return Err(Error::new(ErrorKind::Io, "journal down"));
+        }
+        states.push((state.step, state.status()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_step_is_journaled_before_it_runs_and_a_journal_failure_stops_forward_progress() {
+    use rotation_core::machine::Step;
+    let (store, binding, _) = setup(RotationStrategy::Staged, true).await;
+    let journal = Arc::new(RecordingJournal::default());
+    let engine = Engine::builder().journal(journal.clone()).build();
+    assert!(
+        engine
+            .rotate(&binding, RotateRequest::default())
+            .await
+            .success
+    );
+    let steps: Vec<Step> = journal.states.lock().unwrap().iter().map(|s| s.0).collect();
+    assert_eq!(
+        steps,
+        [
+            Step::ReadCurrent,
+            Step::Stage,
+            Step::ApplyTarget,
+            Step::Verify,
+            Step::Promote,
+            Step::Cleanup,
+            Step::Done
+        ]
+    );
+    let statuses: Vec<RotationStatus> =
+        journal.states.lock().unwrap().iter().map(|s| s.1).collect();
+    assert!(
+        statuses.contains(&RotationStatus::Pending)
+            && statuses.contains(&RotationStatus::Verifying)
+    );
+
+    // The journal goes down before the target step: nothing reaches the target, the pending
+    // value is discarded and the old value stays current.
+    let (store2, binding2, target2) = setup(RotationStrategy::Staged, true).await;
+    let journal = Arc::new(RecordingJournal::default());
+    *journal.fail_from.lock().unwrap() = Some(2);
+    let engine = Engine::builder().journal(journal).build();
+    let r = engine.rotate(&binding2, RotateRequest::default()).await;
+    assert_eq!(r.status, RotationStatus::RolledBack, "{r:?}");
+    assert!(r.error.as_deref().unwrap().contains("journal unavailable"));
+    assert!(target2.applied.lock().unwrap().is_empty());
+    assert_eq!(current(&store2).await, b"old");
+    assert_eq!(committed_versions(&store2).await, 1);
+    drop(store);
+}
