@@ -16,10 +16,12 @@ pub mod generator;
 pub mod journal;
 pub mod machine;
 pub mod memory;
+pub mod memory_state;
 pub mod policy;
 pub mod result;
 pub mod schedule;
 pub mod secret;
+pub mod state;
 pub mod stats;
 pub mod store;
 pub mod verify;
@@ -31,12 +33,14 @@ pub use error::{Error, ErrorKind, Result};
 pub use generator::{CharClasses, GeneratorSpec, SecretGenerator};
 pub use journal::{Journal, NoJournal};
 pub use memory::MemoryStore;
+pub use memory_state::MemoryStateStore;
 pub use policy::{
     NotifyFlags, RotationPolicy, RotationPolicyBuilder, RotationStatus, RotationStrategy,
 };
 pub use result::RotationResult;
 pub use schedule::{Schedule, Scheduler};
 pub use secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
+pub use state::{Lease, ScheduleRecord, StateStore, StoredCounts};
 pub use stats::{Statistics, StatsCounter};
 pub use store::{Capabilities, SecretStore, VersionInfo, VersionState, VersionedSecret};
 pub use verify::{Target, Verifier, VerifyContext};
