@@ -135,3 +135,30 @@ fn require_verification_without_verifier_fails_closed() {
         &["policies.default.verifiers", "require_verification"],
     );
 }
+
+#[test]
+fn bad_schedule_inputs() {
+    let with =
+        |policy_lines: &str| basic_config("true", "").replace("interval = \"30d\"", policy_lines);
+    let cases = [
+        ("interval = \"-1d\"", "policies.default.interval"),
+        ("cron = \"61 * * * *\"", "policies.default.cron"),
+        (
+            "cron = \"0 3 * * *\"\ntimezone = \"Mars/Olympus\"",
+            "policies.default.timezone",
+        ),
+        (
+            "interval = \"1h\"\nwindow = \"01:00-03:00\"",
+            "policies.default.window",
+        ),
+        (
+            "interval = \"1h\"\njitter = \"2h\"",
+            "policies.default.jitter",
+        ),
+    ];
+    for (lines, field) in cases {
+        let config = with(lines);
+        let first = lines.lines().last().expect("line");
+        check(&config, &[field, &line_of(&config, first)]);
+    }
+}

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use rotation_core::{AuditEvent, Engine};
 use rotation_file::JsonlAuditSink;
+use rotation_state_sqlite::SqliteStateStore;
+
+use crate::fault::AbortingJournal;
 
 use crate::cli::{Global, OutputFormat};
 use crate::config::{self, Resolved};
@@ -44,9 +47,39 @@ impl Context {
         Ok(Arc::new(sink))
     }
 
-    /// An engine writing to the config's audit log.
-    pub fn engine(&self, cfg: &Resolved) -> Result<Engine, CliError> {
-        Ok(Engine::builder().audit(self.audit(cfg)?).build())
+    /// The state database of `cfg` (created on first use).
+    pub fn state(&self, cfg: &Resolved) -> Result<Arc<SqliteStateStore>, CliError> {
+        let state = SqliteStateStore::open(&cfg.state_path).map_err(|e| {
+            CliError::failed(format!("state database {}: {e}", cfg.state_path.display()))
+        })?;
+        Ok(Arc::new(state))
+    }
+
+    /// The state database with schedules reconciled from the config (for views: no audit log).
+    pub async fn reconciled_state(
+        &self,
+        cfg: &Resolved,
+    ) -> Result<Arc<SqliteStateStore>, CliError> {
+        let state = self.state(cfg)?;
+        crate::schedules::reconcile(cfg, &*state, chrono::Utc::now()).await?;
+        Ok(state)
+    }
+
+    /// An engine writing to the config's audit log and state database, with schedules
+    /// reconciled from the config.
+    pub async fn engine(
+        &self,
+        cfg: &Resolved,
+    ) -> Result<(Engine, Arc<SqliteStateStore>), CliError> {
+        let state = self.reconciled_state(cfg).await?;
+        let mut builder = Engine::builder()
+            .audit(self.audit(cfg)?)
+            .state(state.clone())
+            .lease_ttl(cfg.lease_ttl);
+        if let Some(aborting) = AbortingJournal::from_env(state.clone()) {
+            builder = builder.journal(Arc::new(aborting));
+        }
+        Ok((builder.build(), state))
     }
 
     /// Verified audit events (empty when no log exists yet).

@@ -75,8 +75,44 @@ pub enum Command {
     /// Config commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Process due rotations once (or keep going with --watch), after recovering interrupted ones.
+    Run(RunArgs),
+    /// Resolve interrupted rotations and orphaned pending values.
+    Recover,
+    /// Persistent schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Keep running: check for due rotations every --tick until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between checks with --watch.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub tick: std::time::Duration,
+    /// Secrets rotated at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+}
+
+/// `schedule ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// List persisted schedules.
+    List,
+    /// Rotate this secret automatically again.
+    Enable(IdArg),
+    /// Never rotate this secret automatically.
+    Disable(IdArg),
+    /// Skip this secret until resumed.
+    Pause(IdArg),
+    /// Undo pause and quarantine.
+    Resume(IdArg),
 }
 
 /// `init`.

@@ -6,7 +6,9 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod fault;
 mod output;
+mod schedules;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -10,15 +10,20 @@
 //! where the expression yields a [`StoreFixture`] (it owns whatever keeps the store alive, such
 //! as a temporary directory or a server handle). Every case uses its own secret paths, so one
 //! store instance may serve all of them.
+//!
+//! A [`StateStore`] backend runs [`state_cases`] likewise with
+//! `rotation_conformance::state_conformance_tests!(make)`, where `make` yields a [`StateFixture`].
 #![forbid(unsafe_code)]
 
+pub mod crash_cases;
 pub mod engine_cases;
+pub mod state_cases;
 pub mod store_cases;
 pub mod support;
 
 use std::sync::Arc;
 
-use rotation_core::{MemoryStore, SecretStore};
+use rotation_core::{MemoryStore, SecretStore, StateStore};
 
 /// Something that provides a store for one test case.
 pub trait StoreFixture {
@@ -28,6 +33,18 @@ pub trait StoreFixture {
 
 impl StoreFixture for Arc<dyn SecretStore> {
     fn store(&self) -> Arc<dyn SecretStore> {
+        self.clone()
+    }
+}
+
+/// Something that provides a state store for one test case (see [`state_conformance_tests!`]).
+pub trait StateFixture {
+    /// The state store under test.
+    fn state(&self) -> Arc<dyn StateStore>;
+}
+
+impl StateFixture for Arc<dyn StateStore> {
+    fn state(&self) -> Arc<dyn StateStore> {
         self.clone()
     }
 }
@@ -55,6 +72,22 @@ macro_rules! conformance_tests {
             target_is_reverted_on_failure, concurrent_rotation_is_rejected, competing_writer_loses_nothing,
             json_field_rotation, statistics_are_counted, durations_are_measured,
             schedules_due_not_due_and_disabled, missing_secret_fails_clearly, create_if_missing_creates);
+        mod crash_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn staged_survives_a_crash_at_every_step() {
+                let fixture = $make;
+                let store = $crate::StoreFixture::store(&fixture);
+                $crate::crash_cases::crash_at_every_step(store, rotation_core::RotationStrategy::Staged).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn immediate_survives_a_crash_at_every_step() {
+                let fixture = $make;
+                let store = $crate::StoreFixture::store(&fixture);
+                $crate::crash_cases::crash_at_every_step(store, rotation_core::RotationStrategy::Immediate).await;
+            }
+        }
     };
     (@store $make:expr; $($case:ident),* $(,)?) => {
         mod store_conformance {
@@ -80,6 +113,36 @@ macro_rules! conformance_tests {
                     let fixture = $make;
                     let store = $crate::StoreFixture::store(&fixture);
                     $crate::engine_cases::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Generate one `#[tokio::test]` per [`state_cases`] case for the [`StateFixture`] expression
+/// `$make`. The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a
+/// dev-dependency.
+#[macro_export]
+macro_rules! state_conformance_tests {
+    ($make:expr) => {
+        $crate::state_conformance_tests!(@cases $make;
+            journal_upsert_round_trip, unfinished_is_oldest_first_without_done,
+            lease_is_exclusive_until_expiry, expired_lease_is_taken_over_with_higher_token,
+            renew_with_stale_token_conflicts, release_with_stale_token_keeps_new_holder,
+            token_increases_after_release, schedule_round_trip_and_list,
+            due_schedules_filter_order_and_limit, delete_schedule_reports_existence,
+            counts_add_and_reset);
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        mod state_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $make;
+                    let state = $crate::StateFixture::state(&fixture);
+                    $crate::state_cases::$case(&*state).await;
                 }
             )*
         }

@@ -36,6 +36,8 @@ pub enum AuditAction {
     ManualRollback,
     /// Statistics were reset; counters start again after this record.
     StatsReset,
+    /// Recovery resolved an interrupted rotation or discarded an orphaned pending value.
+    Recovered,
 }
 
 /// One audit record. Contains no secret value and no hash of one.

@@ -24,11 +24,14 @@ pub mod secret;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod timing;
 pub mod verify;
 
 pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
 pub use clock::{Clock, SystemClock};
-pub use engine::{Engine, EngineBuilder, RotateRequest, SecretBinding};
+pub use engine::{
+    Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use generator::{CharClasses, GeneratorSpec, SecretGenerator};
 pub use journal::{Journal, NoJournal};
@@ -43,4 +46,5 @@ pub use secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
 pub use state::{Lease, ScheduleRecord, StateStore, StoredCounts};
 pub use stats::{Statistics, StatsCounter};
 pub use store::{Capabilities, SecretStore, VersionInfo, VersionState, VersionedSecret};
+pub use timing::{Cadence, CronSchedule, Timing, TimingSpec, Window};
 pub use verify::{Target, Verifier, VerifyContext};

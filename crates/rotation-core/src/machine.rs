@@ -341,6 +341,60 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
     }
 }
 
+/// Turn the last journaled state of an interrupted rotation into one that recovery can drive to
+/// an end. `landed` is the store's current version if this rotation wrote it (its promote or
+/// write took effect before the crash), `None` otherwise.
+///
+/// - Undo in progress, or `Cleanup` (promotion done): continue where it stopped; every step is
+///   idempotent, so repeating the interrupted one is safe.
+/// - Staged and promoted (`landed`): the value was verified before promotion; finish cleanup.
+/// - Anything else was never verified: roll back, whatever `auto_rollback` says (an interrupted,
+///   unverified credential is never left in place by recovery).
+pub fn resume(mut state: RotationState, landed: Option<VersionId>) -> RotationState {
+    match state.step {
+        Step::Done
+        | Step::Cleanup
+        | Step::RestoreStore
+        | Step::RevertTarget
+        | Step::DiscardPending => {
+            return state;
+        }
+        _ => {}
+    }
+    let step = state.step;
+    let staged_path = !state.creating && state.plan.strategy == RotationStrategy::Staged;
+    let landed = match landed {
+        Some(version) => {
+            state.new_version = Some(version);
+            true
+        }
+        None => false,
+    };
+    if landed && staged_path {
+        state.current_changed = true;
+        state.staged = false;
+        state.step = Step::Cleanup;
+        return state;
+    }
+    if landed {
+        state.current_changed = true;
+    }
+    if step == Step::Stage {
+        state.staged = true;
+    }
+    if step == Step::ApplyTarget {
+        state.target_changed = true;
+    }
+    state.plan.auto_rollback = true;
+    begin_undo(
+        state,
+        Error::new(
+            ErrorKind::Internal,
+            format!("interrupted before or during {step:?}; resolved by recovery"),
+        ),
+    )
+}
+
 /// Move to the next forward step, finishing with success after the last one.
 fn forward(mut state: RotationState) -> RotationState {
     state.step = forward_after(&state, state.step);
@@ -540,6 +594,44 @@ mod tests {
             "no RevertTarget: {steps:?}"
         );
         assert_eq!(s.status(), RotationStatus::RolledBack);
+    }
+
+    #[test]
+    fn resume_finishes_promoted_and_rolls_back_the_rest() {
+        let p = plan(RotationStrategy::Staged, true, false);
+        let mut s = state(p);
+        for o in [
+            ok(Step::ReadCurrent),
+            ok(Step::Stage),
+            ok(Step::ApplyTarget),
+            ok(Step::Verify),
+        ] {
+            s = advance(s, o);
+        }
+        assert_eq!(s.step, Step::Promote);
+        let finished = resume(s.clone(), Some(VersionId::new("2")));
+        assert_eq!(finished.step, Step::Cleanup);
+        let (done, _) = run(finished, ok);
+        assert_eq!(done.status(), RotationStatus::Success);
+
+        let rolled = resume(s, None);
+        let (done, steps) = run(rolled, ok);
+        assert_eq!(steps, [Step::RevertTarget, Step::DiscardPending]);
+        assert_eq!(
+            done.status(),
+            RotationStatus::RolledBack,
+            "recovery rolls back even without auto_rollback"
+        );
+
+        let mut imm = state(plan(RotationStrategy::Immediate, true, true));
+        imm = advance(imm, ok(Step::ReadCurrent));
+        assert_eq!(imm.step, Step::WriteCurrent);
+        let (done, steps) = run(resume(imm.clone(), Some(VersionId::new("2"))), ok);
+        assert_eq!(steps, [Step::RestoreStore], "written, target never applied");
+        assert_eq!(done.status(), RotationStatus::RolledBack);
+        let (done, steps) = run(resume(imm, None), ok);
+        assert!(steps.is_empty());
+        assert_eq!(done.status(), RotationStatus::Failed, "nothing to undo");
     }
 
     #[test]

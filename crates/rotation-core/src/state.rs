@@ -84,12 +84,73 @@ impl ScheduleRecord {
         }
     }
 
+    /// Record a finished attempt.
+    ///
+    /// Success (scheduled or manual) clears failures and quarantine and moves the schedule to
+    /// `next_after_success`. A failed scheduled attempt counts towards quarantine: after
+    /// `max_retries` retries have failed too, the schedule is quarantined; otherwise it is retried
+    /// at `retry_at`. A failed manual attempt is only noted.
+    pub fn record_result(
+        &mut self,
+        status: RotationStatus,
+        now: DateTime<Utc>,
+        scheduled: bool,
+        max_retries: u8,
+        next_after_success: Option<DateTime<Utc>>,
+        retry_at: DateTime<Utc>,
+    ) {
+        self.last_rotation = Some(now);
+        self.last_status = Some(status);
+        if status == RotationStatus::Success {
+            self.rotation_count += 1;
+            self.consecutive_failures = 0;
+            self.quarantined = false;
+            self.last_success = Some(now);
+            self.next_rotation = next_after_success;
+        } else if scheduled {
+            self.consecutive_failures += 1;
+            if self.consecutive_failures > u32::from(max_retries) {
+                self.quarantined = true;
+            } else {
+                self.next_rotation = Some(retry_at);
+            }
+        }
+    }
+
     /// Whether the scheduler may start it at `now`.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.enabled
             && !self.paused
             && !self.quarantined
             && self.next_rotation.is_some_and(|t| t <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_then_quarantine_and_manual_success_clears_it() {
+        let now = Utc::now();
+        let mut s = ScheduleRecord::new("s".into(), "p", "every 1d", Some(now));
+        let retry = now + chrono::Duration::minutes(1);
+        for attempt in 1..=3 {
+            s.record_result(RotationStatus::RolledBack, now, true, 2, None, retry);
+            assert_eq!(s.consecutive_failures, attempt);
+            assert_eq!(
+                s.quarantined,
+                attempt == 3,
+                "quarantined after max_retries retries failed"
+            );
+        }
+        assert!(!s.is_due(retry), "quarantined schedules are never due");
+        s.record_result(RotationStatus::Failed, now, false, 2, None, retry);
+        assert!(s.quarantined, "a failed manual rotation changes nothing");
+        let next = now + chrono::Duration::days(1);
+        s.record_result(RotationStatus::Success, now, false, 2, Some(next), retry);
+        assert!(!s.quarantined && s.consecutive_failures == 0 && s.next_rotation == Some(next));
+        assert_eq!(s.rotation_count, 1);
     }
 }
 

@@ -1,11 +1,12 @@
 //! Read-only views: `status`, `stats` and `history`.
 
 use chrono::{DateTime, Utc};
-use rotation_core::{AuditAction, AuditEvent, RotationStatus, Statistics, VersionInfo};
+use rotation_core::{AuditAction, AuditEvent, RotationStatus, StateStore, Statistics, VersionInfo};
 use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::{IdArg, IdsArgs, StatsArgs};
+use crate::commands::schedule::state_word;
 use crate::config::{Resolved, SecretEntry};
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{emit, opt};
@@ -20,38 +21,31 @@ struct StatusRow {
     strategy: String,
     current_version: Option<String>,
     previous_version: Option<String>,
+    schedule: &'static str,
+    enabled: bool,
+    paused: bool,
+    quarantined: bool,
+    consecutive_failures: u32,
+    rotation_count: u64,
     last_rotation: Option<DateTime<Utc>>,
     last_status: Option<RotationStatus>,
     last_success: Option<DateTime<Utc>>,
     next_due: Option<DateTime<Utc>>,
-    manual_only: bool,
+    lease_holder: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
     error: Option<String>,
 }
 
-fn is_terminal(e: &AuditEvent) -> bool {
-    matches!(
-        e.action,
-        AuditAction::Succeeded | AuditAction::Failed | AuditAction::RolledBack
-    )
-}
-
-async fn status_row(cfg: &Resolved, entry: &SecretEntry, events: &[AuditEvent]) -> StatusRow {
-    let mine = || {
-        events
-            .iter()
-            .filter(|e| e.secret.as_ref() == Some(&entry.id) && is_terminal(e))
-    };
-    let last = mine().next_back();
-    let last_success = mine()
-        .rfind(|e| e.action == AuditAction::Succeeded)
-        .map(|e| e.at);
-    let interval = entry.policy.interval();
-    let next_due = (!interval.is_zero()).then(|| {
-        let since = last_success.unwrap_or_else(Utc::now);
-        chrono::Duration::from_std(interval)
-            .ok()
-            .and_then(|d| since.checked_add_signed(d))
-    });
+async fn status_row(
+    cfg: &Resolved,
+    entry: &SecretEntry,
+    state: &dyn StateStore,
+) -> Result<StatusRow, CliError> {
+    let record = state.schedule(&entry.id).await?;
+    let lease = state
+        .lease(&entry.id)
+        .await?
+        .filter(|l| l.expires_at > Utc::now());
     let mut row = StatusRow {
         secret: entry.id.to_string(),
         store: entry.store.clone(),
@@ -60,11 +54,18 @@ async fn status_row(cfg: &Resolved, entry: &SecretEntry, events: &[AuditEvent]) 
         strategy: entry.policy.strategy().to_string(),
         current_version: None,
         previous_version: None,
-        last_rotation: last.map(|e| e.at),
-        last_status: last.and_then(|e| e.status),
-        last_success,
-        next_due: next_due.flatten(),
-        manual_only: interval.is_zero(),
+        schedule: record.as_ref().map_or("manual", state_word),
+        enabled: record.as_ref().is_none_or(|r| r.enabled),
+        paused: record.as_ref().is_some_and(|r| r.paused),
+        quarantined: record.as_ref().is_some_and(|r| r.quarantined),
+        consecutive_failures: record.as_ref().map_or(0, |r| r.consecutive_failures),
+        rotation_count: record.as_ref().map_or(0, |r| r.rotation_count),
+        last_rotation: record.as_ref().and_then(|r| r.last_rotation),
+        last_status: record.as_ref().and_then(|r| r.last_status),
+        last_success: record.as_ref().and_then(|r| r.last_success),
+        next_due: record.as_ref().and_then(|r| r.next_rotation),
+        lease_holder: lease.as_ref().map(|l| l.holder.clone()),
+        lease_expires_at: lease.map(|l| l.expires_at),
         error: None,
     };
     let versions = match cfg.bind_one(entry, crate::config::Access::ReadOnly) {
@@ -83,36 +84,32 @@ async fn status_row(cfg: &Resolved, entry: &SecretEntry, events: &[AuditEvent]) 
         }
         Err(e) => row.error = Some(e.to_string()),
     }
-    row
+    Ok(row)
 }
 
 /// `rotation status`.
 pub async fn status(ctx: &Context, args: IdsArgs) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entries = ctx.select(&cfg, &args.ids)?;
-    let events = ctx.audit_events(&cfg)?;
+    let state = ctx.reconciled_state(&cfg).await?;
     let mut rows = Vec::new();
     for entry in entries {
-        rows.push(status_row(&cfg, entry, &events).await);
+        rows.push(status_row(&cfg, entry, &*state).await?);
     }
     emit(ctx.output(), &rows, |rows| {
         println!(
-            "{:<24} {:>8} {:>8} {:<12} {:<26} ERROR",
-            "SECRET", "CURRENT", "PREVIOUS", "LAST", "NEXT DUE"
+            "{:<24} {:>8} {:>8} {:<12} {:<12} {:<26} ERROR",
+            "SECRET", "CURRENT", "PREVIOUS", "SCHEDULE", "LAST", "NEXT DUE"
         );
         for r in rows {
-            let next = if r.manual_only {
-                "manual".to_owned()
-            } else {
-                opt(r.next_due.map(|t| t.to_rfc3339()))
-            };
             println!(
-                "{:<24} {:>8} {:>8} {:<12} {:<26} {}",
+                "{:<24} {:>8} {:>8} {:<12} {:<12} {:<26} {}",
                 r.secret,
                 opt(r.current_version.as_ref()),
                 opt(r.previous_version.as_ref()),
+                r.schedule,
                 opt(r.last_status),
-                next,
+                opt(r.next_due.map(|t| t.to_rfc3339())),
                 r.error.as_deref().unwrap_or("")
             );
         }
@@ -127,19 +124,37 @@ pub async fn status(ctx: &Context, args: IdsArgs) -> Result<u8, CliError> {
 /// `rotation stats [--reset]`.
 pub async fn stats(ctx: &Context, args: StatsArgs) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
+    let state = ctx.reconciled_state(&cfg).await?;
     if args.reset {
+        state.reset_counts().await?;
         let sink = ctx.audit(&cfg)?;
         let event = AuditEvent::new(Utc::now(), AuditAction::StatsReset);
         rotation_core::AuditSink::record(&*sink, &event).await?;
     }
-    let events = ctx.audit_events(&cfg)?;
-    let total = cfg.secrets.len() as u64;
-    let active = cfg
-        .secrets
-        .iter()
-        .filter(|s| !s.policy.is_manual_only())
-        .count() as u64;
-    let stats: Statistics = Statistics::from_audit(&events).with_schedules(active, total, 0);
+    let counts = state.counts().await?;
+    let now = Utc::now();
+    let (mut active, mut running) = (0, 0);
+    for entry in &cfg.secrets {
+        if state
+            .schedule(&entry.id)
+            .await?
+            .is_some_and(|r| r.enabled && !r.paused && !r.quarantined && r.next_rotation.is_some())
+        {
+            active += 1;
+        }
+        if state
+            .lease(&entry.id)
+            .await?
+            .is_some_and(|l| l.expires_at > now)
+        {
+            running += 1;
+        }
+    }
+    let stats = Statistics::new(counts.successful, counts.failed, counts.rollbacks).with_schedules(
+        active,
+        cfg.secrets.len() as u64,
+        running,
+    );
     emit(ctx.output(), &stats, |s| {
         println!("total_rotations      {}", s.total_rotations);
         println!("successful_rotations {}", s.successful_rotations);

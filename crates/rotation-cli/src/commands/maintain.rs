@@ -22,7 +22,7 @@ pub async fn verify(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
     let binding = cfg.bind_one(entry, Access::ReadOnly)?;
-    let engine = ctx.engine(&cfg)?;
+    let (engine, _) = ctx.engine(&cfg).await?;
     let out = match engine.verify_current(&binding).await {
         Ok(v) => Verified {
             secret: args.id,
@@ -54,7 +54,7 @@ pub async fn rollback(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
     let binding = cfg.bind_one(entry, Access::ReadWrite)?;
-    let engine = ctx.engine(&cfg)?;
+    let (engine, _) = ctx.engine(&cfg).await?;
     let outcome = engine.rollback(&binding).await?;
     emit(ctx.output(), &outcome, |o| {
         println!(

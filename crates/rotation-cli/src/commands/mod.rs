@@ -6,6 +6,8 @@ mod init;
 mod inspect;
 mod maintain;
 mod rotate;
+mod run;
+mod schedule;
 
 use crate::app::Context;
 use crate::cli::{AuditCommand, Cli, Command, ConfigCommand};
@@ -24,6 +26,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Rollback(args) => maintain::rollback(&ctx, args).await,
         Command::Audit(AuditCommand::Verify) => audit::verify(&ctx),
         Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx),
+        Command::Run(args) => run::run(&ctx, args).await,
+        Command::Recover => run::recover(&ctx).await,
+        Command::Schedule(cmd) => schedule::run(&ctx, cmd).await,
         Command::Completions(args) => config_cmd::completions(args),
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     if let Some(v) = &value {
         check_supplied_value(v, &bindings[&entries[0].id])?;
     }
-    let engine = ctx.engine(&cfg)?;
+    let (engine, _) = ctx.engine(&cfg).await?;
 
     let bar = (ctx.output() == OutputFormat::Text
         && entries.len() > 1
@@ -52,6 +52,7 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
         }
         let request = RotateRequest {
             value: value.take(),
+            timing: Some(entry.timing.clone()),
             ..Default::default()
         };
         results.push(engine.rotate(&bindings[&entry.id], request).await);
@@ -120,7 +121,7 @@ fn check_supplied_value(
     Ok(())
 }
 
-fn print_result(r: &RotationResult) {
+pub(crate) fn print_result(r: &RotationResult) {
     let mark = if r.success { "ok" } else { "FAILED" };
     println!(
         "{mark:6} {} {} -> {} [{}] {} ({:.1} ms){}",

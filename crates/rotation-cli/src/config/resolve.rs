@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rotation_command::CommandRunner;
 use rotation_core::{
-    GeneratorSpec, RotationPolicy, SecretBinding, SecretGenerator, SecretId, SecretPath,
-    SecretStore, Target, Verifier,
+    Cadence, GeneratorSpec, RotationPolicy, SecretBinding, SecretGenerator, SecretId, SecretPath,
+    SecretStore, Target, Timing, TimingSpec, Verifier,
 };
 use rotation_file::FileStore;
 use toml::Spanned;
@@ -71,6 +71,8 @@ pub struct SecretEntry {
     pub field: Option<String>,
     /// Policy.
     pub policy: Arc<RotationPolicy>,
+    /// When it rotates (from the policy).
+    pub timing: Arc<Timing>,
     /// Generator name and generator.
     pub generator: (String, Arc<dyn SecretGenerator>),
     /// Verifiers (policy's, then the secret's own).
@@ -86,6 +88,10 @@ pub struct SecretEntry {
 pub struct Resolved {
     /// Audit log path.
     pub audit_path: PathBuf,
+    /// State database path.
+    pub state_path: PathBuf,
+    /// Lease time-to-live.
+    pub lease_ttl: Duration,
     /// Stores by name.
     pub stores: BTreeMap<String, StoreConfig>,
     /// Secrets in file order.
@@ -172,17 +178,20 @@ fn last_key(message: &str) -> String {
         .to_owned()
 }
 
-fn parse_interval(text: Option<&str>) -> Result<Duration, String> {
-    match text.map(str::trim) {
-        None | Some("0") | Some("manual") => Ok(Duration::ZERO),
-        Some(t) => humantime::parse_duration(t)
-            .map_err(|_| format!("{t:?} is not a duration such as \"30d\" or \"12h\"")),
+fn build_policy(name: &str, spec: &PolicySpec) -> rotation_core::Result<(RotationPolicy, Timing)> {
+    let timing = TimingSpec {
+        interval: spec.interval.clone(),
+        cron: spec.cron.clone(),
+        timezone: spec.timezone.clone(),
+        window: spec.window.clone(),
+        jitter: spec.jitter.clone(),
+        retry_backoff: spec.retry_backoff.clone(),
     }
-}
-
-fn build_policy(name: &str, spec: &PolicySpec) -> rotation_core::Result<RotationPolicy> {
-    let interval = parse_interval(spec.interval.as_deref())
-        .map_err(|m| rotation_core::Error::config(format!("policies.{name}.interval"), m))?;
+    .build(name)?;
+    let interval = match timing.cadence() {
+        Cadence::Every(d) => *d,
+        _ => Duration::ZERO,
+    };
     let mut b = RotationPolicy::builder(name)
         .interval(interval)
         .strategy(spec.strategy)
@@ -197,7 +206,7 @@ fn build_policy(name: &str, spec: &PolicySpec) -> rotation_core::Result<Rotation
     if let Some(v) = spec.max_retries {
         b = b.max_retries(v);
     }
-    b.build()
+    Ok((b.build()?, timing))
 }
 
 fn plugin(
@@ -276,9 +285,9 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
                 ));
             }
         }
-        let policy = build_policy(name, spec.get_ref())
+        let (policy, timing) = build_policy(name, spec.get_ref())
             .map_err(|e| at(spec, &last_key(e.message()), e.message()))?;
-        policies.insert(name.as_str(), Arc::new(policy));
+        policies.insert(name.as_str(), (Arc::new(policy), Arc::new(timing)));
     }
 
     let default_generator: Arc<dyn SecretGenerator> = GeneratorSpec::default_random()
@@ -325,7 +334,7 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
         if matches!(&s.field, Some(f) if f.is_empty()) {
             return Err(err("field", "must not be empty".into()));
         }
-        let policy = policies
+        let (policy, timing) = policies
             .get(s.policy.as_str())
             .ok_or_else(|| {
                 at(
@@ -389,12 +398,29 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
             path: SecretPath::new(s.path.clone()),
             field: s.field.clone(),
             policy,
+            timing,
             generator,
             verifiers: resolved_verifiers,
             target,
             create_if_missing: s.create_if_missing,
         });
     }
+    let lease_ttl = match &file.state.lease_ttl {
+        None => Duration::from_secs(60),
+        Some(t) => humantime::parse_duration(t)
+            .ok()
+            .filter(|d| *d >= Duration::from_millis(100))
+            .ok_or_else(|| Located {
+                span: None,
+                key: None,
+                message: format!("state.lease_ttl: {t:?} is not a duration of at least 100ms"),
+            })?,
+    };
+    let state_path = base.join(
+        file.state
+            .path
+            .unwrap_or_else(|| PathBuf::from(".rotation/state.db")),
+    );
     let audit_path = base.join(
         file.audit
             .path
@@ -402,6 +428,8 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
     );
     Ok(Resolved {
         audit_path,
+        state_path,
+        lease_ttl,
         stores,
         secrets,
     })

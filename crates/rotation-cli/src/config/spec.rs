@@ -15,6 +15,9 @@ pub struct ConfigFile {
     /// Audit log settings.
     #[serde(default)]
     pub audit: AuditSpec,
+    /// State database settings.
+    #[serde(default)]
+    pub state: StateSpec,
     /// `[stores.<name>]`.
     #[serde(default)]
     pub stores: BTreeMap<String, Spanned<StoreSpec>>,
@@ -41,6 +44,17 @@ pub struct ConfigFile {
 pub struct AuditSpec {
     /// JSON-lines audit log (default `.rotation/audit.jsonl` beside the config).
     pub path: Option<PathBuf>,
+}
+
+/// `[state]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// SQLite state database (default `.rotation/state.db` beside the config).
+    pub path: Option<PathBuf>,
+    /// How long a rotation's lease lasts without renewal (default "60s"); a crashed process's
+    /// rotations are recovered once it has expired.
+    pub lease_ttl: Option<String>,
 }
 
 /// `[stores.<name>]`, tagged by `kind`.
@@ -70,6 +84,16 @@ pub enum PluginSpec {
 pub struct PolicySpec {
     /// `"30d"`, `"12h"`; `"0"` or `"manual"`: manual only (default).
     pub interval: Option<String>,
+    /// Cron expression (5 fields), instead of `interval`.
+    pub cron: Option<String>,
+    /// IANA time zone of `cron` and `window` (default UTC).
+    pub timezone: Option<String>,
+    /// Daily window `"HH:MM-HH:MM"` in which rotations start.
+    pub window: Option<String>,
+    /// Deterministic per-secret spread, e.g. `"1h"`.
+    pub jitter: Option<String>,
+    /// First retry delay after a failed scheduled rotation (doubles each time; default 1m).
+    pub retry_backoff: Option<String>,
     /// Strategy (default staged).
     #[serde(default)]
     pub strategy: RotationStrategy,

@@ -1,0 +1,175 @@
+//! `rotation run [--watch]` and `rotation recover`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use rotation_core::{
+    Engine, RecoveryAction, RecoveryReport, RotationResult, SecretBinding, SecretId, StateStore,
+    Timing,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::app::Context;
+use crate::cli::{OutputFormat, RunArgs};
+use crate::config::Resolved;
+use crate::exit::{CliError, FAILED, OK};
+use crate::output::emit;
+
+/// Most schedules taken from the state store in one pass.
+const BATCH: usize = 10_000;
+
+/// `rotation recover`.
+pub async fn recover(ctx: &Context) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let bindings = cfg.bind()?;
+    let (engine, _) = ctx.engine(&cfg).await?;
+    let reports = engine.recover(&bindings).await?;
+    emit(ctx.output(), &reports, |rs| print_reports(rs, true));
+    Ok(
+        if reports.iter().any(|r| r.action == RecoveryAction::Failed) {
+            FAILED
+        } else {
+            OK
+        },
+    )
+}
+
+fn print_reports(reports: &[RecoveryReport], say_nothing: bool) {
+    if reports.is_empty() && say_nothing {
+        println!("ok     nothing to recover");
+    }
+    for r in reports {
+        println!(
+            "{:<7} {} rotation {} (interrupted at {}): {}",
+            format!("{:?}", r.action).to_lowercase(),
+            r.secret,
+            r.rotation_id
+                .as_ref()
+                .map_or("-".to_owned(), ToString::to_string),
+            r.interrupted_at
+                .map_or("-".to_owned(), |s| format!("{s:?}")),
+            r.detail.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// `rotation run [--watch]`.
+pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let bindings = cfg.bind()?;
+    let (engine, state) = ctx.engine(&cfg).await?;
+    let timings: HashMap<SecretId, Arc<Timing>> = cfg
+        .secrets
+        .iter()
+        .map(|e| (e.id.clone(), e.timing.clone()))
+        .collect();
+    let mut all_ok = true;
+    loop {
+        let recovered = engine.recover(&bindings).await?;
+        if ctx.output() == OutputFormat::Text {
+            print_reports(&recovered, false);
+        }
+        let results = pass(
+            ctx,
+            &cfg,
+            &engine,
+            &*state,
+            &bindings,
+            &timings,
+            args.concurrency,
+        )
+        .await?;
+        all_ok &= results.iter().all(|r| r.success);
+        if !args.watch {
+            emit(ctx.output(), &results, |rs| {
+                if rs.is_empty() {
+                    println!("ok     nothing due");
+                }
+                rs.iter().for_each(crate::commands::rotate::print_result);
+            });
+            return Ok(if all_ok { OK } else { FAILED });
+        }
+        for r in &results {
+            match ctx.output() {
+                OutputFormat::Json => println!("{}", serde_json::to_string(r).unwrap_or_default()),
+                OutputFormat::Text => crate::commands::rotate::print_result(r),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(args.tick) => {}
+            _ = shutdown() => return Ok(if all_ok { OK } else { FAILED }),
+        }
+    }
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// One pass: rotate every due secret, at most `concurrency` at a time.
+async fn pass(
+    ctx: &Context,
+    cfg: &Resolved,
+    engine: &Engine,
+    state: &dyn StateStore,
+    bindings: &HashMap<SecretId, SecretBinding>,
+    timings: &HashMap<SecretId, Arc<Timing>>,
+    concurrency: u16,
+) -> Result<Vec<RotationResult>, CliError> {
+    let due = state.due_schedules(chrono::Utc::now(), BATCH).await?;
+    let bar =
+        (ctx.output() == OutputFormat::Text && due.len() > 1 && std::io::stdout().is_terminal())
+            .then(|| ProgressBar::new(due.len() as u64));
+    let permits = Arc::new(Semaphore::new(usize::from(concurrency)));
+    let mut tasks = JoinSet::new();
+    for record in due {
+        let (Some(binding), Some(timing)) =
+            (bindings.get(&record.secret), timings.get(&record.secret))
+        else {
+            tracing::info!(secret = %record.secret, "schedule of a secret no longer configured removed");
+            state.delete_schedule(&record.secret).await?;
+            continue;
+        };
+        let (engine, binding, timing, permits) = (
+            engine.clone(),
+            binding.clone(),
+            timing.clone(),
+            permits.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            engine.rotate_if_due(&binding, timing).await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        match joined {
+            Ok(Some(result)) => results.push(result),
+            Ok(None) => {}
+            Err(e) => return Err(CliError::failed(format!("a rotation task failed: {e}"))),
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let _ = cfg;
+    results.sort_by(|a, b| a.secret.cmp(&b.secret));
+    Ok(results)
+}

@@ -1,0 +1,76 @@
+//! `rotation schedule list|enable|disable|pause|resume`.
+
+use rotation_core::{ScheduleRecord, StateStore};
+
+use crate::app::Context;
+use crate::cli::ScheduleCommand;
+use crate::exit::{CliError, OK};
+use crate::output::{emit, opt};
+
+/// Run a schedule subcommand.
+pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let state = ctx.reconciled_state(&cfg).await?;
+    let (id, change): (&str, fn(&mut ScheduleRecord)) = match &cmd {
+        ScheduleCommand::List => {
+            let mut list = Vec::new();
+            for entry in &cfg.secrets {
+                if let Some(record) = state.schedule(&entry.id).await? {
+                    list.push(record);
+                }
+            }
+            emit(ctx.output(), &list, |list| {
+                println!(
+                    "{:<24} {:<11} {:<32} {:>6} {:>8} LAST",
+                    "SECRET", "STATE", "NEXT", "COUNT", "FAILURES"
+                );
+                for r in list {
+                    println!(
+                        "{:<24} {:<11} {:<32} {:>6} {:>8} {}",
+                        r.secret,
+                        state_word(r),
+                        opt(r.next_rotation.map(|t| t.to_rfc3339())),
+                        r.rotation_count,
+                        r.consecutive_failures,
+                        opt(r.last_status)
+                    );
+                }
+            });
+            return Ok(OK);
+        }
+        ScheduleCommand::Enable(a) => (&a.id, |r| r.enabled = true),
+        ScheduleCommand::Disable(a) => (&a.id, |r| r.enabled = false),
+        ScheduleCommand::Pause(a) => (&a.id, |r| r.paused = true),
+        ScheduleCommand::Resume(a) => (&a.id, |r| {
+            r.paused = false;
+            r.quarantined = false;
+            r.consecutive_failures = 0;
+        }),
+    };
+    let entry = ctx.select(&cfg, &[id.to_owned()])?[0];
+    let mut record = state
+        .schedule(&entry.id)
+        .await?
+        .ok_or_else(|| CliError::failed(format!("no schedule for {id}")))?;
+    change(&mut record);
+    state.put_schedule(&record).await?;
+    emit(ctx.output(), &record, |r| {
+        println!("ok     {} is {}", r.secret, state_word(r))
+    });
+    Ok(OK)
+}
+
+/// One word for the schedule's state.
+pub fn state_word(r: &ScheduleRecord) -> &'static str {
+    if !r.enabled {
+        "disabled"
+    } else if r.quarantined {
+        "quarantined"
+    } else if r.paused {
+        "paused"
+    } else if r.next_rotation.is_none() {
+        "manual"
+    } else {
+        "active"
+    }
+}

@@ -1,0 +1,39 @@
+//! Reconciling the config's secrets into persisted schedules.
+
+use chrono::{DateTime, Utc};
+use rotation_core::{ScheduleRecord, StateStore};
+
+use crate::config::Resolved;
+use crate::exit::CliError;
+
+/// Make the state store's schedules match the config: add new secrets and recompute the next
+/// due time of secrets whose timing changed (keeping counters, pause and quarantine). Schedules
+/// of secrets no longer configured are removed lazily, when `run` finds one due (a full scan here
+/// would cost every command a pass over every schedule).
+pub async fn reconcile(
+    cfg: &Resolved,
+    state: &dyn StateStore,
+    now: DateTime<Utc>,
+) -> Result<(), CliError> {
+    for entry in &cfg.secrets {
+        let fingerprint = format!(
+            "policy={} {}",
+            entry.policy.name(),
+            entry.timing.fingerprint()
+        );
+        let next = entry.timing.next_after(&entry.id, now);
+        let record = match state.schedule(&entry.id).await? {
+            None => ScheduleRecord::new(entry.id.clone(), entry.policy.name(), &fingerprint, next),
+            Some(existing) if existing.spec == fingerprint => continue,
+            Some(mut existing) => {
+                existing.policy = entry.policy.name().to_owned();
+                existing.spec = fingerprint;
+                let from = existing.last_success.unwrap_or(now);
+                existing.next_rotation = entry.timing.next_after(&entry.id, from);
+                existing
+            }
+        };
+        state.put_schedule(&record).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,624 @@
+//! The async driver of the state machine: performs each step against the store, target and
+//! verifiers, journals intents, audits attempts and counts statistics.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::field;
+use crate::generator::SecretGenerator;
+use crate::journal::{Journal, NoJournal};
+use crate::machine::{Outcome, Plan, RotationState, Step, advance};
+use crate::policy::{RotationPolicy, RotationStatus, RotationStrategy};
+use crate::result::RotationResult;
+use crate::schedule::{Schedule, Scheduler};
+use crate::secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
+use crate::state::StateStore;
+use crate::stats::{Statistics, StatsCounter};
+use crate::store::SecretStore;
+use crate::timing::Timing;
+use crate::verify::{Target, Verifier, VerifyContext};
+
+use lease::LeaseKeeper;
+pub use recover::{RecoveryAction, RecoveryReport};
+
+/// Everything the engine needs to rotate one configured secret.
+#[derive(Debug, Clone)]
+pub struct SecretBinding {
+    /// Configured id.
+    pub id: SecretId,
+    /// Store holding it.
+    pub store: Arc<dyn SecretStore>,
+    /// Path inside the store.
+    pub path: SecretPath,
+    /// JSON field holding the credential, if the secret is a JSON object.
+    pub field: Option<String>,
+    /// Policy.
+    pub policy: Arc<RotationPolicy>,
+    /// Generator of new values.
+    pub generator: Arc<dyn SecretGenerator>,
+    /// Verifiers, in order (resolved from the policy and the secret).
+    pub verifiers: Vec<Arc<dyn Verifier>>,
+    /// System that must accept the new credential.
+    pub target: Option<Arc<dyn Target>>,
+    /// Whether a missing secret may be created.
+    pub create_if_missing: bool,
+}
+
+/// Options of one rotation.
+#[derive(Debug, Default)]
+pub struct RotateRequest {
+    /// Use this value instead of generating one.
+    pub value: Option<SecretValue>,
+    /// Override the policy's strategy (emergency rotations use immediate).
+    pub strategy: Option<RotationStrategy>,
+    /// The secret's timing: with a state store, the persisted schedule is moved after the
+    /// rotation (a manual success also clears quarantine).
+    pub timing: Option<Arc<Timing>>,
+}
+
+/// Result of a manual rollback.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RollbackOutcome {
+    /// Secret.
+    pub secret: SecretId,
+    /// Version that was current.
+    pub from_version: VersionId,
+    /// Version that is current now.
+    pub to_version: VersionId,
+    /// Whether the target was re-applied.
+    pub target_reapplied: bool,
+}
+
+struct Inner {
+    audit: Arc<dyn AuditSink>,
+    journal: Arc<dyn Journal>,
+    state: Option<Arc<dyn StateStore>>,
+    holder: String,
+    lease_ttl: Duration,
+    clock: Arc<dyn Clock>,
+    in_progress: Mutex<HashSet<SecretId>>,
+    stats: StatsCounter,
+    scheduler: Mutex<Scheduler>,
+    step_attempts: u32,
+    retry_base: Duration,
+}
+
+/// The rotation engine. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    audit: Arc<dyn AuditSink>,
+    journal: Arc<dyn Journal>,
+    state: Option<Arc<dyn StateStore>>,
+    holder: String,
+    lease_ttl: Duration,
+    clock: Arc<dyn Clock>,
+    step_attempts: u32,
+    retry_base: Duration,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        Self {
+            audit: Arc::new(NoAudit),
+            journal: Arc::new(NoJournal),
+            state: None,
+            holder: default_holder(),
+            lease_ttl: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+            step_attempts: 3,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Audit sink (default: none).
+    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+    /// Journal (default: none).
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = journal;
+        self
+    }
+    /// Durable state: journal, leases (one rotation per secret across processes) and counts.
+    /// Also sets the journal.
+    pub fn state(mut self, state: Arc<dyn StateStore>) -> Self {
+        self.journal = state.clone();
+        self.state = Some(state);
+        self
+    }
+    /// Lease holder name (default `host:pid:random`).
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
+    /// Lease time-to-live (default 60 s; renewed every third of it while a rotation runs).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+    /// Clock (default: system).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Attempts per step for temporary errors (default 3) and the first backoff delay.
+    pub fn step_retries(mut self, attempts: u32, base_delay: Duration) -> Self {
+        self.step_attempts = attempts.max(1);
+        self.retry_base = base_delay;
+        self
+    }
+    /// Build.
+    pub fn build(self) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                audit: self.audit,
+                journal: self.journal,
+                state: self.state,
+                holder: self.holder,
+                lease_ttl: self.lease_ttl,
+                clock: self.clock,
+                in_progress: Mutex::default(),
+                stats: StatsCounter::default(),
+                scheduler: Mutex::default(),
+                step_attempts: self.step_attempts,
+                retry_base: self.retry_base,
+            }),
+        }
+    }
+}
+
+/// Removes the secret from the in-progress set when the rotation ends, however it ends.
+struct InProgressGuard<'a> {
+    set: &'a Mutex<HashSet<SecretId>>,
+    id: SecretId,
+}
+
+impl Drop for InProgressGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+/// Values of one rotation, kept in memory only (never journaled).
+struct Values {
+    /// The new credential (the field's value for structured secrets).
+    new_credential: SecretValue,
+    /// What is written to the store (the whole document for structured secrets).
+    new_document: Option<SecretValue>,
+    /// The old credential, for reverting the target.
+    old_credential: Option<SecretValue>,
+}
+
+/// `host:pid:random`, unique per process.
+fn default_holder() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    let nonce: u32 = rand::random();
+    format!("{host}:{}:{nonce:08x}", std::process::id())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// Start building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Mark `id` as rotating in this process; `None` if it already is.
+    fn claim(&self, id: &SecretId) -> Option<InProgressGuard<'_>> {
+        let inserted = lock(&self.inner.in_progress).insert(id.clone());
+        inserted.then(|| InProgressGuard {
+            set: &self.inner.in_progress,
+            id: id.clone(),
+        })
+    }
+
+    /// Rotate one secret. Never panics on a failure and never returns `success` unless the new
+    /// value is current and verified (or verification was explicitly not required).
+    pub async fn rotate(&self, binding: &SecretBinding, request: RotateRequest) -> RotationResult {
+        match self.run_rotation(binding, request, false).await {
+            Some(result) => result,
+            None => unreachable!("only scheduled runs are skipped"),
+        }
+    }
+
+    /// Scheduler entry point: rotate `binding` only if its persisted schedule is still due once
+    /// its lease is held (so two schedulers never rotate one secret twice in a due period), then
+    /// move the schedule (retry with backoff, or quarantine). `None`: not due, or busy elsewhere.
+    pub async fn rotate_if_due(
+        &self,
+        binding: &SecretBinding,
+        timing: Arc<Timing>,
+    ) -> Option<RotationResult> {
+        let request = RotateRequest {
+            timing: Some(timing),
+            ..Default::default()
+        };
+        self.run_rotation(binding, request, true).await
+    }
+
+    async fn run_rotation(
+        &self,
+        binding: &SecretBinding,
+        request: RotateRequest,
+        scheduled: bool,
+    ) -> Option<RotationResult> {
+        let started_at = self.inner.clock.now();
+        let start = Instant::now();
+        let rotation_id = RotationId::generate();
+        let strategy = request.strategy.unwrap_or(binding.policy.strategy());
+        let request_timing = request.timing.clone();
+        let reject = |kind: ErrorKind, message: String| RotationResult {
+            rotation_id: rotation_id.clone(),
+            secret: binding.id.clone(),
+            success: false,
+            status: RotationStatus::Failed,
+            strategy,
+            old_version: None,
+            new_version: None,
+            started_at,
+            completed_at: self.inner.clock.now(),
+            duration_ms: start.elapsed().as_secs_f64() * 1e3,
+            verification_passed: false,
+            rollback_performed: false,
+            attempts: 1,
+            error: Some(message),
+            error_kind: Some(kind),
+        };
+
+        let Some(guard) = self.claim(&binding.id) else {
+            if scheduled {
+                return None;
+            }
+            let result = reject(ErrorKind::InProgress, "rotation already in progress".into());
+            self.audit_result(binding, &result, AuditAction::Rejected)
+                .await;
+            return Some(result);
+        };
+
+        if let Err(err) = self.preflight(binding, strategy, request.value.as_ref()) {
+            let result = reject(err.kind(), err.to_string());
+            self.audit_result(binding, &result, AuditAction::Rejected)
+                .await;
+            return Some(result);
+        }
+        let new_credential = match request.value {
+            Some(v) => v,
+            None => match binding.generator.generate() {
+                Ok(v) => v,
+                Err(err) => {
+                    let result = reject(err.kind(), err.to_string());
+                    self.audit_result(binding, &result, AuditAction::Rejected)
+                        .await;
+                    return Some(result);
+                }
+            },
+        };
+
+        let lease = match &self.inner.state {
+            None => None,
+            Some(state) => match LeaseKeeper::acquire(
+                state.clone(),
+                self.inner.clock.clone(),
+                &binding.id,
+                &self.inner.holder,
+                self.inner.lease_ttl,
+            )
+            .await
+            {
+                Ok(Ok(keeper)) => Some(keeper),
+                Ok(Err(_)) if scheduled => return None,
+                Ok(Err(held)) => {
+                    let by = held.map_or_else(String::new, |l| {
+                        format!(
+                            " (lease held by {} until {})",
+                            l.holder,
+                            l.expires_at.to_rfc3339()
+                        )
+                    });
+                    let result = reject(
+                        ErrorKind::InProgress,
+                        format!("rotation already in progress{by}"),
+                    );
+                    self.audit_result(binding, &result, AuditAction::Rejected)
+                        .await;
+                    return Some(result);
+                }
+                Err(err) => {
+                    let result = reject(err.kind(), format!("cannot take the lease: {err}"));
+                    self.audit_result(binding, &result, AuditAction::Rejected)
+                        .await;
+                    return Some(result);
+                }
+            },
+        };
+
+        if scheduled && !self.still_due(&binding.id).await {
+            if let Some(lease) = lease {
+                lease.release().await;
+            }
+            return None;
+        }
+
+        let plan = Plan {
+            strategy,
+            has_target: binding.target.is_some(),
+            verify: !binding.verifiers.is_empty(),
+            auto_rollback: binding.policy.auto_rollback(),
+            create_if_missing: binding.create_if_missing,
+        };
+        let state = RotationState::new(rotation_id.clone(), binding.id.clone(), plan);
+        let mut started = AuditEvent::new(started_at, AuditAction::Started);
+        started.secret = Some(binding.id.clone());
+        started.rotation_id = Some(rotation_id.clone());
+        started.status = Some(RotationStatus::Pending);
+        started.strategy = Some(strategy);
+        started.store = Some(binding.store.kind().to_owned());
+        if let Err(err) = self.inner.audit.record(&started).await {
+            // Fail closed: no unaudited rotation.
+            if let Some(lease) = lease {
+                lease.release().await;
+            }
+            return Some(reject(
+                err.kind(),
+                format!("audit log unavailable, nothing changed: {err}"),
+            ));
+        }
+        tracing::info!(secret = %binding.id, rotation_id = %rotation_id, %strategy, store = binding.store.kind(), "rotation started");
+
+        let mut values = Values {
+            new_credential,
+            new_document: None,
+            old_credential: None,
+        };
+        let state = self
+            .drive(binding, state, &mut values, lease.as_ref())
+            .await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        drop(guard);
+
+        let status = state.status();
+        self.count(status).await;
+        if let Some(timing) = &request_timing {
+            self.move_schedule(binding, timing, status, scheduled).await;
+        }
+        let result = RotationResult {
+            rotation_id,
+            secret: binding.id.clone(),
+            success: status == RotationStatus::Success,
+            status,
+            strategy,
+            old_version: state.old_version,
+            new_version: state.new_version,
+            started_at,
+            completed_at: self.inner.clock.now(),
+            duration_ms: start.elapsed().as_secs_f64() * 1e3,
+            verification_passed: state.verification_passed,
+            rollback_performed: state.rollback_performed,
+            attempts: 1,
+            error: state.error,
+            error_kind: state.error_kind,
+        };
+        let action = match status {
+            RotationStatus::Success => AuditAction::Succeeded,
+            RotationStatus::RolledBack => AuditAction::RolledBack,
+            _ => AuditAction::Failed,
+        };
+        self.audit_result(binding, &result, action).await;
+        tracing::info!(
+            secret = %result.secret, rotation_id = %result.rotation_id, status = %result.status,
+            old_version = ?result.old_version.as_ref().map(VersionId::as_str),
+            new_version = ?result.new_version.as_ref().map(VersionId::as_str),
+            duration_ms = result.duration_ms, error = result.error.as_deref().unwrap_or(""),
+            "rotation finished"
+        );
+        Some(result)
+    }
+
+    /// Run the state machine to `Done`: journal each intent, perform the step, advance.
+    /// Forward steps stop (and undo begins) if the intent cannot be journaled or the lease was
+    /// lost; undo steps run regardless, since undoing is always safer than stopping half-way.
+    async fn drive(
+        &self,
+        binding: &SecretBinding,
+        mut state: RotationState,
+        values: &mut Values,
+        lease: Option<&LeaseKeeper>,
+    ) -> RotationState {
+        let rotation_id = state.rotation_id.clone();
+        let mut reported = state.status();
+        tracing::info!(secret = %binding.id, rotation_id = %rotation_id, status = %reported, "status");
+        while !state.is_done() {
+            let journaled = self.inner.journal.record(&state).await;
+            if !state.is_undoing() {
+                let stop = match (&journaled, lease) {
+                    (Err(err), _) => Some(Error::new(
+                        err.kind(),
+                        format!("journal unavailable before {:?}: {err}", state.step),
+                    )),
+                    (Ok(()), Some(l)) if l.is_lost() => Some(Error::new(
+                        ErrorKind::Conflict,
+                        format!("lease (token {}) lost before {:?}", l.token(), state.step),
+                    )),
+                    _ => None,
+                };
+                if let Some(err) = stop {
+                    state = advance(state, Outcome::NotAttempted(err));
+                    continue;
+                }
+            } else if let Err(err) = &journaled {
+                tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
+            }
+            if state.status() != reported {
+                reported = state.status();
+                tracing::info!(secret = %binding.id, rotation_id = %rotation_id, status = %reported, "status");
+            }
+            tracing::debug!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, status = %state.status(), "step");
+            let outcome = self.perform_with_retries(binding, &state, values).await;
+            state = advance(state, outcome);
+        }
+        if let Err(err) = self.inner.journal.record(&state).await {
+            tracing::error!(secret = %binding.id, rotation_id = %rotation_id, error = %err, "journal: final record failed");
+        }
+        state
+    }
+
+    /// Whether the persisted schedule of `secret` is due now (read under its lease).
+    async fn still_due(&self, secret: &SecretId) -> bool {
+        let Some(state) = &self.inner.state else {
+            return true;
+        };
+        match state.schedule(secret).await {
+            Ok(Some(record)) => record.is_due(self.inner.clock.now()),
+            Ok(None) => false,
+            Err(err) => {
+                tracing::warn!(%secret, error = %err, "cannot read the schedule; not rotating");
+                false
+            }
+        }
+    }
+
+    /// Move the persisted schedule after a rotation (see [`crate::ScheduleRecord::record_result`]).
+    async fn move_schedule(
+        &self,
+        binding: &SecretBinding,
+        timing: &Timing,
+        status: RotationStatus,
+        scheduled: bool,
+    ) {
+        let Some(state) = &self.inner.state else {
+            return;
+        };
+        let now = self.inner.clock.now();
+        let update = async {
+            let Some(mut record) = state.schedule(&binding.id).await? else {
+                return Ok(());
+            };
+            let failures = record.consecutive_failures + 1;
+            record.record_result(
+                status,
+                now,
+                scheduled,
+                binding.policy.max_retries(),
+                timing.next_after(&binding.id, now),
+                timing.retry_at(&binding.id, failures, now),
+            );
+            state.put_schedule(&record).await
+        };
+        if let Err(err) = update.await {
+            tracing::error!(secret = %binding.id, error = %err, "could not move the schedule");
+        }
+    }
+
+    /// Count a finished rotation in memory and, if configured, in the state store.
+    async fn count(&self, status: RotationStatus) {
+        self.inner.stats.observe(status);
+        if let Some(state) = &self.inner.state
+            && let Err(err) = state.add_outcome(status).await
+        {
+            tracing::error!(error = %err, "could not persist statistics");
+        }
+    }
+
+    /// Checks that need no I/O: strategy support, fail-closed verification, value shape.
+    fn preflight(
+        &self,
+        binding: &SecretBinding,
+        strategy: RotationStrategy,
+        value: Option<&SecretValue>,
+    ) -> Result<()> {
+        if !strategy.is_supported() {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("strategy {strategy} is not available yet"),
+            ));
+        }
+        if binding.policy.require_verification() && binding.verifiers.is_empty() {
+            return Err(Error::config(
+                format!("secrets.{}.verifiers", binding.id),
+                "policy requires verification but no verifier is configured",
+            ));
+        }
+        if let Some(v) = value {
+            if v.is_empty() {
+                return Err(Error::invalid_value("the supplied value is empty"));
+            }
+            let max = binding.store.capabilities().max_value_bytes;
+            if v.len() > max {
+                return Err(Error::invalid_value(format!(
+                    "the supplied value is {} bytes, the store accepts at most {max}",
+                    v.len()
+                )));
+            }
+            if binding.field.is_some() {
+                v.expose_str()?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn audit_result(
+        &self,
+        binding: &SecretBinding,
+        result: &RotationResult,
+        action: AuditAction,
+    ) {
+        let mut e = AuditEvent::new(result.completed_at, action);
+        e.secret = Some(result.secret.clone());
+        e.rotation_id = Some(result.rotation_id.clone());
+        e.status = Some(result.status);
+        e.strategy = Some(result.strategy);
+        e.old_version = result.old_version.clone();
+        e.new_version = result.new_version.clone();
+        e.store = Some(binding.store.kind().to_owned());
+        e.error = result.error.clone();
+        if let Err(err) = self.inner.audit.record(&e).await {
+            tracing::error!(secret = %result.secret, rotation_id = %result.rotation_id, error = %err, "audit record failed");
+        }
+    }
+
+    /// Current statistics.
+    pub fn statistics(&self) -> Statistics {
+        let (active, total) = lock(&self.inner.scheduler).counts();
+        let running = lock(&self.inner.in_progress).len() as u64;
+        self.inner.stats.snapshot(active, total, running)
+    }
+
+    /// Zero the rotation counters.
+    pub fn reset_statistics(&self) {
+        self.inner.stats.reset();
+    }
+}
+
+mod lease;
+mod manual;
+mod recover;
+mod schedules;
+mod steps;

@@ -1,0 +1,188 @@
+//! Performing one step against the store, target and verifiers, with retries and the
+//! resolution of ambiguous write failures.
+
+use super::*;
+
+impl Engine {
+    pub(super) async fn perform_with_retries(
+        &self,
+        binding: &SecretBinding,
+        state: &RotationState,
+        values: &mut Values,
+    ) -> Outcome {
+        let mut delay = self.inner.retry_base;
+        for attempt in 1..=self.inner.step_attempts {
+            match self.perform(binding, state, values).await {
+                Err(err) if err.is_temporary() && attempt < self.inner.step_attempts => {
+                    tracing::warn!(secret = %binding.id, step = ?state.step, attempt, error = %err, "temporary failure, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Ok(outcome) => return outcome,
+                Err(err) => {
+                    if let Some(version) = self.took_effect(binding, state, &err).await {
+                        tracing::warn!(secret = %binding.id, step = ?state.step, error = %err,
+                            "step reported a failure but its write is in place; continuing");
+                        return Outcome::Version(version);
+                    }
+                    let message = format!("{} failed: {}", step_name(state.step), err);
+                    return Outcome::Failed(Error::new(err.kind(), message));
+                }
+            }
+        }
+        Outcome::Failed(Error::internal("no attempt made"))
+    }
+
+    /// After a write step failed with an error that does not prove nothing happened (an I/O
+    /// error after the rename, a lost reply), look at the store: if our write is in place, the
+    /// step succeeded. Planning undo as if it had not would leave store and target disagreeing.
+    async fn took_effect(
+        &self,
+        binding: &SecretBinding,
+        state: &RotationState,
+        err: &Error,
+    ) -> Option<VersionId> {
+        if matches!(err.kind(), ErrorKind::Conflict | ErrorKind::NotFound) {
+            return None;
+        }
+        let store = &binding.store;
+        match state.step {
+            Step::WriteCurrent | Step::Promote => {
+                let versions = store.list_versions(&binding.path).await.ok()?;
+                versions
+                    .into_iter()
+                    .find(|v| v.state == crate::VersionState::Current)
+                    .filter(|v| v.rotation_id.as_ref() == Some(&state.rotation_id))
+                    .map(|v| v.version)
+            }
+            Step::RestoreStore => {
+                let old = state.old_version.as_ref()?;
+                let current = store.read_current(&binding.path).await.ok()?;
+                let restored = store.read_version(&binding.path, old).await.ok()?;
+                (current.value == restored.value).then_some(current.version)
+            }
+            _ => None,
+        }
+    }
+
+    async fn perform(
+        &self,
+        binding: &SecretBinding,
+        state: &RotationState,
+        values: &mut Values,
+    ) -> Result<Outcome> {
+        let store = &binding.store;
+        let path = &binding.path;
+        let rid = &state.rotation_id;
+        let ctx = VerifyContext {
+            secret: binding.id.clone(),
+            rotation_id: Some(rid.clone()),
+        };
+        let need = |v: &Option<VersionId>, what: &str| {
+            v.clone()
+                .ok_or_else(|| Error::internal(format!("{what} version unknown at this step")))
+        };
+        Ok(match state.step {
+            Step::ReadCurrent => match store.read_current(path).await {
+                Ok(current) => {
+                    if let Some(f) = &binding.field {
+                        values.old_credential = Some(field::extract(&current.value, f)?);
+                        values.new_document = Some(field::replace(
+                            Some(&current.value),
+                            f,
+                            &values.new_credential,
+                        )?);
+                    } else {
+                        values.old_credential = Some(current.value);
+                    }
+                    Outcome::Read(Some(current.version))
+                }
+                Err(err) if err.kind() == ErrorKind::NotFound => {
+                    if let Some(f) = &binding.field {
+                        values.new_document =
+                            Some(field::replace(None, f, &values.new_credential)?);
+                    }
+                    Outcome::Read(None)
+                }
+                Err(err) => return Err(err),
+            },
+            Step::Stage => {
+                let doc = values
+                    .new_document
+                    .as_ref()
+                    .unwrap_or(&values.new_credential);
+                Outcome::Version(store.stage(path, rid, doc).await?)
+            }
+            Step::WriteCurrent => {
+                let doc = values
+                    .new_document
+                    .as_ref()
+                    .unwrap_or(&values.new_credential);
+                Outcome::Version(
+                    store
+                        .write_current(path, rid, doc, state.old_version.as_ref())
+                        .await?,
+                )
+            }
+            Step::ApplyTarget => {
+                if let Some(t) = &binding.target {
+                    t.apply(&ctx, &values.new_credential).await?;
+                }
+                Outcome::Done
+            }
+            Step::Verify => {
+                for v in &binding.verifiers {
+                    v.verify(&ctx, &values.new_credential)
+                        .await
+                        .map_err(|e| Error::new(e.kind(), format!("verifier {}: {e}", v.name())))?;
+                }
+                Outcome::Done
+            }
+            Step::Promote => Outcome::Version(
+                store
+                    .promote(path, rid, &need(&state.old_version, "old")?)
+                    .await?,
+            ),
+            Step::Cleanup | Step::DiscardPending => {
+                store.discard_pending(path, rid).await?;
+                Outcome::Done
+            }
+            Step::RestoreStore => {
+                let old = need(&state.old_version, "old")?;
+                Outcome::Version(
+                    store
+                        .restore(path, &old, &need(&state.new_version, "new")?)
+                        .await?,
+                )
+            }
+            Step::RevertTarget => {
+                if let Some(t) = &binding.target {
+                    let old = values.old_credential.as_ref().ok_or_else(|| {
+                        Error::internal(
+                            "the old value is unknown, so the target cannot be reverted",
+                        )
+                    })?;
+                    t.apply(&ctx, old).await?;
+                }
+                Outcome::Done
+            }
+            Step::Done => Outcome::Done,
+        })
+    }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::ReadCurrent => "read current",
+        Step::Stage => "stage",
+        Step::WriteCurrent => "write current",
+        Step::ApplyTarget => "apply to target",
+        Step::Verify => "verify",
+        Step::Promote => "promote",
+        Step::Cleanup => "cleanup",
+        Step::RestoreStore => "restore",
+        Step::RevertTarget => "revert target",
+        Step::DiscardPending => "discard pending",
+        Step::Done => "done",
+    }
+}
