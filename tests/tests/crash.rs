@@ -203,3 +203,38 @@ fn a_slow_verifier_keeps_its_lease() {
     let first = first.wait_with_output().expect("first");
     assert!(first.status.success(), "{}", describe(&first));
 }
+
+#[test]
+fn store_markers_suffice_when_the_state_database_is_lost() {
+    let sandbox = Sandbox::new(&config("staged", "cat >/dev/null"));
+    seed(&sandbox.store(".rotation/store"), "app/key", b"old");
+    // Abort right after the stage step ran (before its outcome is journaled): a pending value
+    // tagged with the rotation id is left in the store.
+    let out = rotate_with(&sandbox, "ROTATION_TEST_ABORT_BEFORE_RECORD", 3);
+    assert_eq!(out.status.code(), None, "{}", describe(&out));
+    let store = sandbox.store(".rotation/store");
+    let path = SecretPath::new("app/key");
+    let rt = rt();
+    let pending = |store: &rotation_file::FileStore| {
+        rt.block_on(store.list_versions(&path))
+            .expect("versions")
+            .into_iter()
+            .filter(|v| v.state == VersionState::Pending)
+            .count()
+    };
+    assert_eq!(pending(&store), 1, "the crash left a pending value");
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(sandbox.path().join(".rotation").join(f));
+    }
+    let out = sandbox.run(&["recover", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(reports[0]["action"], "discarded_orphan", "{reports}");
+    assert_eq!(pending(&store), 0);
+    assert_eq!(current(&store, "app/key").1, b"old");
+    let again = sandbox.run(&["recover", "--output", "json"], None);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&again.stdout).expect("json"),
+        serde_json::json!([])
+    );
+}

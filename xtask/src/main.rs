@@ -56,7 +56,15 @@ fn ci() -> Result<()> {
     run("build", build)?;
 
     let mut test = cargo();
-    test.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    // --nocapture: the crash-injection suites print how many kill points they exercised.
+    test.args([
+        "test",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+        "--",
+        "--nocapture",
+    ]);
     run("test", test)?;
 
     let mut doc = cargo();
