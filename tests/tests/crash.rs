@@ -106,32 +106,38 @@ fn rotate_with(sandbox: &Sandbox, var: &str, k: usize) -> Output {
 #[test]
 fn abort_at_every_journal_record_then_recover() {
     let mut points = 0;
-    for strategy in ["staged", "immediate"] {
-        for var in [
-            "ROTATION_TEST_ABORT_BEFORE_RECORD",
-            "ROTATION_TEST_ABORT_AFTER_RECORD",
-        ] {
-            for k in 1.. {
-                let sandbox = Sandbox::new(&config(strategy, "cat >/dev/null"));
-                seed(&sandbox.store(".rotation/store"), "app/key", b"old");
-                let out = rotate_with(&sandbox, var, k);
-                if out.status.success() {
-                    break; // the run has fewer records than k: every point is covered
+    // A passing verifier crashes along the success path, a failing one along the rollback path.
+    let paths = [("cat >/dev/null", 0), ("cat >/dev/null; exit 1", 1)];
+    let vars = [
+        "ROTATION_TEST_ABORT_BEFORE_RECORD",
+        "ROTATION_TEST_ABORT_AFTER_RECORD",
+    ];
+    for (verifier, clean_exit) in paths {
+        for strategy in ["staged", "immediate"] {
+            for var in vars {
+                for k in 1.. {
+                    let what = format!("{strategy} {verifier:?} {var}={k}");
+                    let sandbox = Sandbox::new(&config(strategy, verifier));
+                    seed(&sandbox.store(".rotation/store"), "app/key", b"old");
+                    let out = rotate_with(&sandbox, var, k);
+                    if out.status.code() == Some(clean_exit) {
+                        break; // the run has fewer records than k: every point is covered
+                    }
+                    assert_eq!(
+                        out.status.code(),
+                        None,
+                        "{what}: expected an abort: {}",
+                        describe(&out)
+                    );
+                    recover_and_check(&sandbox, &what);
+                    points += 1;
+                    assert!(k < 50, "runaway");
                 }
-                assert_eq!(
-                    out.status.code(),
-                    None,
-                    "{strategy} {var}={k}: expected an abort: {}",
-                    describe(&out)
-                );
-                recover_and_check(&sandbox, &format!("{strategy} {var}={k}"));
-                points += 1;
-                assert!(k < 50, "runaway");
             }
         }
     }
     println!("crash injection: {points} kill points exercised through the binary");
-    assert!(points >= 16, "only {points} kill points");
+    assert!(points >= 32, "only {points} kill points");
 }
 
 #[test]

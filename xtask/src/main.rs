@@ -1,20 +1,34 @@
 //! Project automation, reached through the cargo alias `cargo xtask <task>`.
 //!
-//! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite,
-//!   rustdoc (`-D warnings`) and `cargo deny check bans licenses sources`.
-//! - `bench`: the benchmark harness (release build), which prints ratios against a baseline run
-//!   in the same process.
+//! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite
+//!   (against a real OpenBao dev server, see `services.rs`), rustdoc (`-D warnings`) and
+//!   `cargo deny check bans licenses sources`.
+//! - `bench`: the benchmark harness (release build, same OpenBao server), which prints ratios
+//!   against a baseline run in the same process.
+//! - `test [ARGS]`: `cargo test ARGS` with the services `ci` provides (e.g. `cargo xtask test -p
+//!   rotation-testkit`).
 //! - `deny-advisories`: the advisory check, separate because it needs to download the advisory
 //!   database.
 #![forbid(unsafe_code)]
 
+mod services;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use services::OpenBao;
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 fn run(name: &str, mut cmd: Command) -> Result<()> {
@@ -55,6 +69,8 @@ fn ci() -> Result<()> {
     build.args(["build", "--workspace", "--bins", "--locked"]);
     run("build", build)?;
 
+    // Killed when `bao` goes out of scope: after the tests, or on any early return.
+    let bao = OpenBao::start(&workspace_root())?;
     let mut test = cargo();
     // --nocapture: the crash-injection suites print how many kill points they exercised.
     test.args([
@@ -65,7 +81,9 @@ fn ci() -> Result<()> {
         "--",
         "--nocapture",
     ]);
+    bao.configure(&mut test);
     run("test", test)?;
+    drop(bao);
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
@@ -82,6 +100,7 @@ fn ci() -> Result<()> {
 }
 
 fn bench() -> Result<()> {
+    let bao = OpenBao::start(&workspace_root())?;
     let mut cmd = cargo();
     cmd.args([
         "bench",
@@ -91,6 +110,7 @@ fn bench() -> Result<()> {
         "--bench",
         "rotate",
     ]);
+    bao.configure(&mut cmd);
     run("bench", cmd)
 }
 
@@ -99,13 +119,21 @@ fn main() -> Result<()> {
     match task.as_str() {
         "ci" => ci(),
         "bench" => bench(),
+        "test" => {
+            // `cargo test ARGS` with the same services as `ci`, for working on one crate.
+            let bao = OpenBao::start(&workspace_root())?;
+            let mut cmd = cargo();
+            cmd.arg("test").args(std::env::args().skip(2));
+            bao.configure(&mut cmd);
+            run("test", cmd)
+        }
         "deny-advisories" => {
             let mut cmd = cargo();
             cmd.args(["deny", "check", "advisories"]);
             run("advisories", cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|deny-advisories>");
+            eprintln!("usage: cargo xtask <ci|bench|test [CARGO TEST ARGS]|deny-advisories>");
             std::process::exit(2);
         }
     }

@@ -53,7 +53,11 @@ impl Journal for CrashingJournal {
 }
 
 /// Journal records of one uninterrupted rotation with this setup (the number of kill points).
-async fn records_of_clean_run(store: Arc<dyn SecretStore>, strategy: RotationStrategy) -> usize {
+async fn records_of_clean_run(
+    store: Arc<dyn SecretStore>,
+    strategy: RotationStrategy,
+    verifies: bool,
+) -> usize {
     let (path, _) = create(&*store, "crash-count", "old").await;
     let state = Arc::new(MemoryStateStore::new());
     let journal = Arc::new(CrashingJournal {
@@ -62,21 +66,34 @@ async fn records_of_clean_run(store: Arc<dyn SecretStore>, strategy: RotationStr
         seen: AtomicUsize::new(0),
         crashed: Arc::new(Notify::new()),
     });
-    let mut b = binding(store, path, strategy, true, ScriptedVerifier::passing());
+    let mut b = binding(store, path, strategy, true, verifier(verifies));
     b.target = Some(RecordingTarget::new());
     let engine = Engine::builder()
         .state(state)
         .journal(journal.clone())
         .build();
-    assert!(engine.rotate(&b, RotateRequest::default()).await.success);
+    assert_eq!(
+        engine.rotate(&b, RotateRequest::default()).await.success,
+        verifies
+    );
     journal.seen.load(Ordering::SeqCst)
 }
 
-/// Crash one rotation at `point`, recover, and check every invariant. Returns whether the
-/// crash point was reached (points past the end of a run are not).
+fn verifier(passes: bool) -> Arc<ScriptedVerifier> {
+    if passes {
+        ScriptedVerifier::passing()
+    } else {
+        ScriptedVerifier::failing()
+    }
+}
+
+/// Crash one rotation at `point`, recover, and check every invariant. With a failing verifier
+/// the crash points fall into the rollback steps. Returns whether the crash point was reached
+/// (points past the end of a run are not).
 pub async fn crash_and_recover(
     store: Arc<dyn SecretStore>,
     strategy: RotationStrategy,
+    verifies: bool,
     point: CrashPoint,
 ) -> bool {
     let (path, _) = create(&*store, "crash", "old").await;
@@ -95,7 +112,7 @@ pub async fn crash_and_recover(
         path.clone(),
         strategy,
         true,
-        ScriptedVerifier::passing(),
+        verifier(verifies),
     );
     b.target = Some(target.clone());
     let ttl = Duration::from_secs(30);
@@ -114,7 +131,7 @@ pub async fn crash_and_recover(
     tokio::select! {
         result = run => {
             // The run finished before reaching the crash point.
-            assert!(result.success, "{result:?}");
+            assert_eq!(result.success, verifies, "{result:?}");
             return false;
         }
         _ = crashed.notified() => {}
@@ -128,10 +145,18 @@ pub async fn crash_and_recover(
         .holder("survivor")
         .build();
     let bindings = [(b.id.clone(), b.clone())].into_iter().collect();
+    let journaled = !state.unfinished().await.expect("unfinished").is_empty();
+    let before = store.list_versions(&path).await.expect("list");
     let early = survivor.recover(&bindings).await.expect("recover");
     assert!(
-        early.iter().all(|r| r.action == RecoveryAction::Skipped),
-        "{point:?}: recovery must not touch a rotation whose lease is live: {early:?}"
+        early.iter().all(|r| r.action == RecoveryAction::Skipped)
+            && (!journaled || !early.is_empty()),
+        "{point:?}: recovery must leave a rotation whose lease is live alone: {early:?}"
+    );
+    assert_eq!(
+        store.list_versions(&path).await.expect("list"),
+        before,
+        "{point:?}: store touched under a live lease"
     );
     clock.advance(chrono::Duration::from_std(ttl * 2).expect("ttl"));
     let reports = survivor.recover(&bindings).await.expect("recover");
@@ -208,19 +233,30 @@ async fn current_rotation(
         .expect("current version has a rotation id")
 }
 
-/// Crash at every journaled step of `strategy`, before and after each record; returns the
-/// number of kill points exercised (never zero).
+/// Crash at every journaled step of `strategy`, on the success path and on the rollback path
+/// (failing verifier), before and after each record; returns the number of kill points
+/// exercised (never zero).
 pub async fn crash_at_every_step(store: Arc<dyn SecretStore>, strategy: RotationStrategy) -> usize {
-    let records = records_of_clean_run(store.clone(), strategy).await;
     let mut points = 0;
-    for k in 1..=records {
-        for point in [CrashPoint::BeforeRecord(k), CrashPoint::AfterRecord(k)] {
-            if crash_and_recover(store.clone(), strategy, point).await {
-                points += 1;
+    for verifies in [true, false] {
+        let records = records_of_clean_run(store.clone(), strategy, verifies).await;
+        for k in 1..=records {
+            for point in [CrashPoint::BeforeRecord(k), CrashPoint::AfterRecord(k)] {
+                if crash_and_recover(store.clone(), strategy, verifies, point).await {
+                    points += 1;
+                }
             }
         }
+        let path = if verifies { "success" } else { "rollback" };
+        println!(
+            "{} {strategy} ({path} path): {records} journal records per rotation",
+            store.kind()
+        );
     }
-    println!("{strategy}: {points} kill points exercised ({records} journal records per rotation)");
+    println!(
+        "{} {strategy}: {points} kill points exercised",
+        store.kind()
+    );
     assert!(points > 0);
     points
 }

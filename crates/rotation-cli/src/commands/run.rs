@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 
 use crate::app::Context;
 use crate::cli::{OutputFormat, RunArgs};
-use crate::config::Resolved;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::emit;
 
@@ -68,20 +67,33 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
         .collect();
     let mut all_ok = true;
     loop {
-        let recovered = engine.recover(&bindings).await?;
-        if ctx.output() == OutputFormat::Text {
-            print_reports(&recovered, false);
+        // A failing pass (state database busy, store down) is reported and, with --watch,
+        // retried at the next tick instead of ending the daemon.
+        match engine.recover(&bindings).await {
+            Ok(recovered) => {
+                all_ok &= !recovered.iter().any(|r| r.action == RecoveryAction::Failed);
+                if ctx.output() == OutputFormat::Text {
+                    print_reports(&recovered, false);
+                }
+            }
+            Err(err) => {
+                all_ok = false;
+                tracing::error!(error = %err, "recovery failed");
+                if !args.watch {
+                    return Err(err.into());
+                }
+            }
         }
-        let results = pass(
-            ctx,
-            &cfg,
-            &engine,
-            &*state,
-            &bindings,
-            &timings,
-            args.concurrency,
-        )
-        .await?;
+        let results = match pass(ctx, &engine, &*state, &bindings, &timings, args.concurrency).await
+        {
+            Ok(results) => results,
+            Err(err) if args.watch => {
+                all_ok = false;
+                tracing::error!(error = %err.message, "scheduler pass failed");
+                Vec::new()
+            }
+            Err(err) => return Err(err),
+        };
         all_ok &= results.iter().all(|r| r.success);
         if !args.watch {
             emit(ctx.output(), &results, |rs| {
@@ -123,7 +135,6 @@ async fn shutdown() {
 /// One pass: rotate every due secret, at most `concurrency` at a time.
 async fn pass(
     ctx: &Context,
-    cfg: &Resolved,
     engine: &Engine,
     state: &dyn StateStore,
     bindings: &HashMap<SecretId, SecretBinding>,
@@ -140,8 +151,14 @@ async fn pass(
         let (Some(binding), Some(timing)) =
             (bindings.get(&record.secret), timings.get(&record.secret))
         else {
-            tracing::info!(secret = %record.secret, "schedule of a secret no longer configured removed");
-            state.delete_schedule(&record.secret).await?;
+            match state.delete_schedule(&record.secret).await {
+                Ok(_) => {
+                    tracing::info!(secret = %record.secret, "schedule of a secret no longer configured removed")
+                }
+                Err(err) => {
+                    tracing::warn!(secret = %record.secret, error = %err, "cannot remove an orphaned schedule")
+                }
+            }
             continue;
         };
         let (engine, binding, timing, permits) = (
@@ -155,7 +172,9 @@ async fn pass(
             engine.rotate_if_due(&binding, timing).await
         });
     }
+    // Drain every task even if one failed: dropping the set would abort rotations mid-step.
     let mut results = Vec::new();
+    let mut panicked = None;
     while let Some(joined) = tasks.join_next().await {
         if let Some(bar) = &bar {
             bar.inc(1);
@@ -163,13 +182,15 @@ async fn pass(
         match joined {
             Ok(Some(result)) => results.push(result),
             Ok(None) => {}
-            Err(e) => return Err(CliError::failed(format!("a rotation task failed: {e}"))),
+            Err(e) => panicked = Some(e),
         }
+    }
+    if let Some(e) = panicked {
+        return Err(CliError::failed(format!("a rotation task failed: {e}")));
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let _ = cfg;
     results.sort_by(|a, b| a.secret.cmp(&b.secret));
     Ok(results)
 }

@@ -2,6 +2,7 @@
 //! renewed in the background (so a slow verifier does not lose it), released at the end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -14,6 +15,10 @@ pub(super) struct LeaseKeeper {
     lease: Lease,
     state: Arc<dyn StateStore>,
     lost: Arc<AtomicBool>,
+    /// Monotonic end of validity (minus a margin), moved on every successful renewal: a lease
+    /// whose renewals keep failing temporarily is treated as lost once it may have expired,
+    /// whatever the wall clock says.
+    valid_until: Arc<Mutex<Instant>>,
     stop: Option<oneshot::Sender<()>>,
     renewal: JoinHandle<()>,
 }
@@ -34,9 +39,16 @@ impl LeaseKeeper {
             return Ok(Err(state.lease(secret).await?));
         };
         let lost = Arc::new(AtomicBool::new(false));
+        let margin = ttl / 10;
+        let valid_until = Arc::new(Mutex::new(Instant::now() + ttl - margin));
         let (stop, mut stopped) = oneshot::channel();
         let renewal = {
-            let (state, lost, mut held) = (state.clone(), lost.clone(), lease.clone());
+            let (state, lost, mut held, until) = (
+                state.clone(),
+                lost.clone(),
+                lease.clone(),
+                valid_until.clone(),
+            );
             tokio::spawn(async move {
                 let period = ttl / 3;
                 loop {
@@ -44,8 +56,12 @@ impl LeaseKeeper {
                         _ = &mut stopped => return,
                         _ = tokio::time::sleep(period) => {}
                     }
+                    let asked = Instant::now();
                     match state.renew_lease(&held, ttl, clock.now()).await {
-                        Ok(renewed) => held = renewed,
+                        Ok(renewed) => {
+                            held = renewed;
+                            *lock(&until) = asked + ttl - margin;
+                        }
                         Err(err) if err.is_temporary() => {
                             tracing::warn!(secret = %held.secret, error = %err, "lease renewal failed; retrying");
                         }
@@ -62,6 +78,7 @@ impl LeaseKeeper {
             lease,
             state,
             lost,
+            valid_until,
             stop: Some(stop),
             renewal,
         }))
@@ -69,7 +86,7 @@ impl LeaseKeeper {
 
     /// Whether renewal failed: forward steps must stop.
     pub(super) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        self.lost.load(Ordering::SeqCst) || Instant::now() >= *lock(&self.valid_until)
     }
 
     /// The fencing token.

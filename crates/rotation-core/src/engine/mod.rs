@@ -381,6 +381,13 @@ impl Engine {
         started.store = Some(binding.store.kind().to_owned());
         if let Err(err) = self.inner.audit.record(&started).await {
             // Fail closed: no unaudited rotation.
+            if let Some(timing) = &request_timing
+                && scheduled
+            {
+                // A scheduled attempt that could not start still counts as failed.
+                self.move_schedule(binding, timing, RotationStatus::Failed, true)
+                    .await;
+            }
             if let Some(lease) = lease {
                 lease.release().await;
             }
@@ -399,16 +406,17 @@ impl Engine {
         let state = self
             .drive(binding, state, &mut values, lease.as_ref())
             .await;
+        let status = state.status();
+        self.count(status).await;
+        // Move the schedule while the lease is still held: a second scheduler that takes the
+        // lease next must already see the secret as not due.
+        if let Some(timing) = &request_timing {
+            self.move_schedule(binding, timing, status, scheduled).await;
+        }
         if let Some(lease) = lease {
             lease.release().await;
         }
         drop(guard);
-
-        let status = state.status();
-        self.count(status).await;
-        if let Some(timing) = &request_timing {
-            self.move_schedule(binding, timing, status, scheduled).await;
-        }
         let result = RotationResult {
             rotation_id,
             secret: binding.id.clone(),
@@ -473,8 +481,20 @@ impl Engine {
                     state = advance(state, Outcome::NotAttempted(err));
                     continue;
                 }
-            } else if let Err(err) = &journaled {
-                tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
+            } else {
+                if let Err(err) = &journaled {
+                    tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
+                }
+                // Store undo steps are compare-and-swap or scoped to this rotation; a target
+                // revert is not, and after losing the lease it could overwrite the new holder's.
+                if state.step == Step::RevertTarget && lease.is_some_and(LeaseKeeper::is_lost) {
+                    let err = Error::new(
+                        ErrorKind::Conflict,
+                        "lease lost: the target was not reverted",
+                    );
+                    state = advance(state, Outcome::NotAttempted(err));
+                    continue;
+                }
             }
             if state.status() != reported {
                 reported = state.status();

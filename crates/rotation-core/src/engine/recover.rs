@@ -75,7 +75,7 @@ impl Engine {
             })?;
         let mut reports = Vec::new();
         for interrupted in state.unfinished().await? {
-            reports.push(self.recover_one(&state, bindings, interrupted).await);
+            reports.extend(self.recover_one(&state, bindings, interrupted).await);
         }
         let mut ids: Vec<&SecretId> = bindings.keys().collect();
         ids.sort();
@@ -138,33 +138,37 @@ impl Engine {
         state: &Arc<dyn StateStore>,
         bindings: &HashMap<SecretId, SecretBinding>,
         interrupted: RotationState,
-    ) -> RecoveryReport {
+    ) -> Option<RecoveryReport> {
         let (secret, rid, step) = (
             interrupted.secret.clone(),
             interrupted.rotation_id.clone(),
             interrupted.step,
         );
-        let Some(binding) = bindings.get(&secret) else {
-            return RecoveryReport::skipped(
+        let skipped = |why: String| {
+            Some(RecoveryReport::skipped(
                 &secret,
                 Some(&rid),
                 Some(step),
-                "secret is no longer configured".into(),
-            );
+                why,
+            ))
+        };
+        let Some(binding) = bindings.get(&secret) else {
+            return skipped("secret is no longer configured".into());
         };
         let Some(_guard) = self.claim(&secret) else {
-            return RecoveryReport::skipped(
-                &secret,
-                Some(&rid),
-                Some(step),
-                "rotation in progress in this process".into(),
-            );
+            return skipped("rotation in progress in this process".into());
         };
         let lease = match self.take_lease(state, &secret).await {
             Ok(lease) => lease,
-            Err(why) => return RecoveryReport::skipped(&secret, Some(&rid), Some(step), why),
+            Err(why) => return skipped(why),
         };
-        let report = self.resolve(binding, interrupted, &lease).await;
+        // The list was read before the lease: its owner may have finished since. Resume from
+        // the record as it is now, under the lease.
+        let report = match state.rotation(&rid).await {
+            Ok(Some(fresh)) if !fresh.is_done() => Some(self.resolve(binding, fresh, &lease).await),
+            Ok(_) => None,
+            Err(err) => skipped(format!("cannot read the journal: {err}")),
+        };
         lease.release().await;
         report
     }
