@@ -15,7 +15,7 @@ use rotation_core::{
 };
 use tokio::sync::Notify;
 
-use crate::support::{ManualClock, RecordingTarget, ScriptedVerifier, binding, create};
+use crate::support::{ManualClock, RecordingTarget, ScriptedVerifier, binding, create, text};
 
 /// Where the crash happens relative to the k-th journal record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,8 @@ pub async fn crash_and_recover(
     let reports = survivor.recover(&bindings).await.expect("recover");
 
     let current = store.read_current(&path).await.expect("read");
-    let value = current.value.expose();
+    let value = text(&*store, &current.value);
+    let value = value.as_slice();
     assert!(
         value == b"old" || value == b"new",
         "{point:?}: neither old nor new value"
@@ -207,15 +208,8 @@ pub async fn crash_and_recover(
         "{point:?}: second recovery acted: {again:?}"
     );
     assert_eq!(store.list_versions(&path).await.expect("list"), versions);
-    assert_eq!(
-        store
-            .read_current(&path)
-            .await
-            .expect("read")
-            .value
-            .expose(),
-        value
-    );
+    let again_value = store.read_current(&path).await.expect("read").value;
+    assert_eq!(text(&*store, &again_value), value);
     true
 }
 

@@ -9,7 +9,8 @@ use rotation_core::{
 use tokio::sync::Notify;
 
 use crate::support::{
-    ManualClock, RecordingTarget, ScriptedVerifier, binding, create, unique_path,
+    ManualClock, RecordingTarget, ScriptedVerifier, binding, create, create_raw, text, unique_path,
+    val,
 };
 
 async fn current(
@@ -17,7 +18,7 @@ async fn current(
     path: &rotation_core::SecretPath,
 ) -> (rotation_core::VersionId, Vec<u8>) {
     let c = store.read_current(path).await.expect("read current");
-    (c.version, c.value.expose().to_vec())
+    (c.version, text(store, &c.value))
 }
 
 async fn no_pending_left(store: &dyn SecretStore, path: &rotation_core::SecretPath) {
@@ -63,7 +64,7 @@ pub async fn staged_success(store: Arc<dyn SecretStore>) {
         .await
         .expect("previous")
         .expect("some");
-    assert_eq!(prev.value.expose(), b"old");
+    assert_eq!(text(&*store, &prev.value), b"old");
     no_pending_left(&*store, &path).await;
 }
 
@@ -252,7 +253,7 @@ pub async fn competing_writer_loses_nothing(store: Arc<dyn SecretStore>) {
         .write_current(
             &path,
             &rotation_core::RotationId::generate(),
-            &SecretValue::from("theirs"),
+            &val(&*store, "theirs"),
             Some(&v),
         )
         .await
@@ -268,7 +269,7 @@ pub async fn competing_writer_loses_nothing(store: Arc<dyn SecretStore>) {
 /// Only the configured field of a JSON secret changes.
 pub async fn json_field_rotation(store: Arc<dyn SecretStore>) {
     let doc = r#"{"username":"app","password":"old","port":5432}"#;
-    let (path, _) = create(&*store, "json-field", doc).await;
+    let (path, _) = create_raw(&*store, "json-field", SecretValue::from(doc)).await;
     let verifier = ScriptedVerifier::passing();
     let mut b = binding(
         store.clone(),

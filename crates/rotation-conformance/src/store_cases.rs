@@ -2,7 +2,7 @@
 
 use rotation_core::{ErrorKind, RotationId, SecretStore, SecretValue, VersionId, VersionState};
 
-use crate::support::{create, unique_path};
+use crate::support::{create, text, unique_path, val};
 
 fn rid() -> RotationId {
     RotationId::generate()
@@ -13,7 +13,7 @@ async fn current(
     path: &rotation_core::SecretPath,
 ) -> (VersionId, Vec<u8>) {
     let c = store.read_current(path).await.expect("read current");
-    (c.version, c.value.expose().to_vec())
+    (c.version, text(store, &c.value))
 }
 
 /// Create, read back, list.
@@ -39,7 +39,7 @@ pub async fn round_trip(store: &dyn SecretStore) {
 pub async fn create_twice_conflicts(store: &dyn SecretStore) {
     let (path, _) = create(store, "create-twice", "a").await;
     let err = store
-        .write_current(&path, &rid(), &SecretValue::from("b"), None)
+        .write_current(&path, &rid(), &val(store, "b"), None)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
@@ -50,12 +50,12 @@ pub async fn create_twice_conflicts(store: &dyn SecretStore) {
 pub async fn stale_write_conflicts_and_changes_nothing(store: &dyn SecretStore) {
     let (path, v1) = create(store, "stale-write", "a").await;
     let v2 = store
-        .write_current(&path, &rid(), &SecretValue::from("b"), Some(&v1))
+        .write_current(&path, &rid(), &val(store, "b"), Some(&v1))
         .await
         .expect("write");
     assert_ne!(v1, v2);
     let err = store
-        .write_current(&path, &rid(), &SecretValue::from("c"), Some(&v1))
+        .write_current(&path, &rid(), &val(store, "c"), Some(&v1))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -67,11 +67,11 @@ pub async fn stage_is_idempotent_and_invisible(store: &dyn SecretStore) {
     let (path, v1) = create(store, "stage-idem", "old").await;
     let id = rid();
     let p1 = store
-        .stage(&path, &id, &SecretValue::from("new"))
+        .stage(&path, &id, &val(store, "new"))
         .await
         .expect("stage");
     let p2 = store
-        .stage(&path, &id, &SecretValue::from("other"))
+        .stage(&path, &id, &val(store, "other"))
         .await
         .expect("stage again");
     assert_eq!(p1, p2);
@@ -81,7 +81,10 @@ pub async fn stage_is_idempotent_and_invisible(store: &dyn SecretStore) {
         .await
         .expect("pending")
         .expect("some");
-    assert_eq!((pending.version, pending.value.expose()), (p1, &b"new"[..]));
+    assert_eq!(
+        (pending.version, text(store, &pending.value)),
+        (p1, b"new".to_vec())
+    );
     assert!(
         store
             .read_pending(&path, &rid())
@@ -96,11 +99,11 @@ pub async fn promote_is_compare_and_swap(store: &dyn SecretStore) {
     let (path, v1) = create(store, "promote-cas", "old").await;
     let (a, b) = (rid(), rid());
     store
-        .stage(&path, &a, &SecretValue::from("from-a"))
+        .stage(&path, &a, &val(store, "from-a"))
         .await
         .expect("stage a");
     store
-        .stage(&path, &b, &SecretValue::from("from-b"))
+        .stage(&path, &b, &val(store, "from-b"))
         .await
         .expect("stage b");
     let va = store.promote(&path, &a, &v1).await.expect("promote a");
@@ -112,7 +115,10 @@ pub async fn promote_is_compare_and_swap(store: &dyn SecretStore) {
         .await
         .expect("previous")
         .expect("some");
-    assert_eq!((prev.version, prev.value.expose()), (v1, &b"old"[..]));
+    assert_eq!(
+        (prev.version, text(store, &prev.value)),
+        (v1, b"old".to_vec())
+    );
     store.discard_pending(&path, &b).await.expect("discard b");
     assert!(
         store
@@ -128,7 +134,7 @@ pub async fn promote_is_idempotent(store: &dyn SecretStore) {
     let (path, v1) = create(store, "promote-idem", "old").await;
     let id = rid();
     store
-        .stage(&path, &id, &SecretValue::from("new"))
+        .stage(&path, &id, &val(store, "new"))
         .await
         .expect("stage");
     let first = store.promote(&path, &id, &v1).await.expect("promote");
@@ -149,7 +155,7 @@ pub async fn discard_is_idempotent(store: &dyn SecretStore) {
     let (path, v1) = create(store, "discard", "old").await;
     let id = rid();
     store
-        .stage(&path, &id, &SecretValue::from("new"))
+        .stage(&path, &id, &val(store, "new"))
         .await
         .expect("stage");
     store.discard_pending(&path, &id).await.expect("discard");
@@ -176,14 +182,14 @@ pub async fn restore_is_cas_and_byte_identical(store: &dyn SecretStore) {
     let old_value = if caps.binary {
         SecretValue::new(old.clone())
     } else {
-        SecretValue::from("old\u{e9}\n\t value")
+        val(store, "old\u{e9}\n\t value")
     };
     let v1 = store
         .write_current(&path, &rid(), &old_value, None)
         .await
         .expect("create");
     let v2 = store
-        .write_current(&path, &rid(), &SecretValue::from("new"), Some(&v1))
+        .write_current(&path, &rid(), &val(store, "new"), Some(&v1))
         .await
         .expect("write");
     let err = store.restore(&path, &v1, &v1).await.unwrap_err();
@@ -191,19 +197,19 @@ pub async fn restore_is_cas_and_byte_identical(store: &dyn SecretStore) {
     let v3 = store.restore(&path, &v1, &v2).await.expect("restore");
     let (now, bytes) = current(store, &path).await;
     assert_eq!(now, v3);
-    assert_eq!(bytes, old_value.expose());
+    assert_eq!(bytes, text(store, &old_value));
 }
 
 /// Versions are listed newest first with their roles.
 pub async fn list_versions_reports_states(store: &dyn SecretStore) {
     let (path, v1) = create(store, "list", "one").await;
     let v2 = store
-        .write_current(&path, &rid(), &SecretValue::from("two"), Some(&v1))
+        .write_current(&path, &rid(), &val(store, "two"), Some(&v1))
         .await
         .expect("write");
     let id = rid();
     let p = store
-        .stage(&path, &id, &SecretValue::from("three"))
+        .stage(&path, &id, &val(store, "three"))
         .await
         .expect("stage");
     let versions = store.list_versions(&path).await.expect("list");
@@ -227,7 +233,7 @@ pub async fn missing_secret_is_not_found(store: &dyn SecretStore) {
     );
     assert_eq!(
         store
-            .stage(&path, &rid(), &SecretValue::from("x"))
+            .stage(&path, &rid(), &val(store, "x"))
             .await
             .unwrap_err()
             .kind(),
@@ -254,7 +260,7 @@ pub async fn large_and_unicode_values(store: &dyn SecretStore) {
         .collect();
     let id = rid();
     store
-        .stage(&path, &id, &SecretValue::from(big.as_str()))
+        .stage(&path, &id, &val(store, big.as_str()))
         .await
         .expect("stage big");
     store.promote(&path, &id, &v1).await.expect("promote big");
@@ -265,25 +271,21 @@ pub async fn large_and_unicode_values(store: &dyn SecretStore) {
 pub async fn read_version_returns_pending_and_committed(store: &dyn SecretStore) {
     let (path, v1) = create(store, "read-version", "one").await;
     let p = store
-        .stage(&path, &rid(), &SecretValue::from("two"))
+        .stage(&path, &rid(), &val(store, "two"))
         .await
         .expect("stage");
     assert_eq!(
-        store
-            .read_version(&path, &v1)
-            .await
-            .expect("v1")
-            .value
-            .expose(),
+        text(
+            store,
+            &store.read_version(&path, &v1).await.expect("v1").value
+        ),
         b"one"
     );
     assert_eq!(
-        store
-            .read_version(&path, &p)
-            .await
-            .expect("pending")
-            .value
-            .expose(),
+        text(
+            store,
+            &store.read_version(&path, &p).await.expect("pending").value
+        ),
         b"two"
     );
     let missing = VersionId::new("999999");
@@ -302,11 +304,11 @@ pub async fn write_current_is_idempotent_per_rotation_id(store: &dyn SecretStore
     let (path, v1) = create(store, "write-idem", "old").await;
     let id = rid();
     let v2 = store
-        .write_current(&path, &id, &SecretValue::from("new"), Some(&v1))
+        .write_current(&path, &id, &val(store, "new"), Some(&v1))
         .await
         .expect("write");
     let again = store
-        .write_current(&path, &id, &SecretValue::from("new"), Some(&v1))
+        .write_current(&path, &id, &val(store, "new"), Some(&v1))
         .await
         .expect("retried write");
     assert_eq!(again, v2);
@@ -317,11 +319,11 @@ pub async fn write_current_is_idempotent_per_rotation_id(store: &dyn SecretStore
 pub async fn restore_is_an_undo(store: &dyn SecretStore) {
     let (path, v1) = create(store, "restore-undo", "one").await;
     let v2 = store
-        .write_current(&path, &rid(), &SecretValue::from("two"), Some(&v1))
+        .write_current(&path, &rid(), &val(store, "two"), Some(&v1))
         .await
         .expect("two");
     let v3 = store
-        .write_current(&path, &rid(), &SecretValue::from("three"), Some(&v2))
+        .write_current(&path, &rid(), &val(store, "three"), Some(&v2))
         .await
         .expect("three");
     let restored = store.restore(&path, &v2, &v3).await.expect("restore");
@@ -334,7 +336,7 @@ pub async fn restore_is_an_undo(store: &dyn SecretStore) {
         .expect("previous")
         .expect("some");
     assert_eq!(
-        previous.value.expose(),
+        text(store, &previous.value),
         b"one",
         "the undone value is not previous"
     );

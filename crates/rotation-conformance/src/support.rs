@@ -20,16 +20,43 @@ pub fn unique_path(case: &str) -> SecretPath {
     SecretPath::new(format!("conformance/{case}-{n:016x}"))
 }
 
-/// Create a secret with `value`; returns its path and first version.
+/// `text` as a value the store accepts: as is, or as `{"value": text}` for stores that hold
+/// JSON objects (the cases then rotate the `value` field).
+pub fn val(store: &dyn SecretStore, text: &str) -> SecretValue {
+    if store.capabilities().json_objects {
+        SecretValue::new(serde_json::to_vec(&serde_json::json!({ "value": text })).expect("json"))
+    } else {
+        SecretValue::from(text)
+    }
+}
+
+/// The text inside a value written by [`val`] (or the raw bytes).
+pub fn text(store: &dyn SecretStore, value: &SecretValue) -> Vec<u8> {
+    if store.capabilities().json_objects {
+        let doc: serde_json::Value = serde_json::from_slice(value.expose()).expect("json object");
+        match doc.get("value").and_then(serde_json::Value::as_str) {
+            Some(s) => s.as_bytes().to_vec(),
+            None => value.expose().to_vec(),
+        }
+    } else {
+        value.expose().to_vec()
+    }
+}
+
+/// Create a secret with `value` (through [`val`]); returns its path and first version.
 pub async fn create(store: &dyn SecretStore, case: &str, value: &str) -> (SecretPath, VersionId) {
+    create_raw(store, case, val(store, value)).await
+}
+
+/// Create a secret with exactly `value`.
+pub async fn create_raw(
+    store: &dyn SecretStore,
+    case: &str,
+    value: SecretValue,
+) -> (SecretPath, VersionId) {
     let path = unique_path(case);
     let version = store
-        .write_current(
-            &path,
-            &RotationId::generate(),
-            &SecretValue::from(value),
-            None,
-        )
+        .write_current(&path, &RotationId::generate(), &value, None)
         .await
         .expect("create secret");
     (path, version)
@@ -157,11 +184,15 @@ pub fn binding(
         .interval(std::time::Duration::from_secs(86_400))
         .build()
         .expect("valid policy");
+    let field = store
+        .capabilities()
+        .json_objects
+        .then(|| "value".to_owned());
     SecretBinding {
         id: SecretId::new(path.as_str().replace('/', "-")),
         store,
         path,
-        field: None,
+        field,
         policy: Arc::new(policy),
         generator: GeneratorSpec::default_random()
             .build("default")

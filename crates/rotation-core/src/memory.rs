@@ -97,6 +97,7 @@ impl SecretStore for MemoryStore {
             staging: true,
             binary: true,
             max_value_bytes: 1 << 20,
+            json_objects: false,
         }
     }
 

@@ -54,6 +54,9 @@ pub struct Capabilities {
     pub binary: bool,
     /// Largest value in bytes the store accepts.
     pub max_value_bytes: usize,
+    /// Values must be JSON objects (e.g. a KV v2 data map); rotate a credential inside one by
+    /// configuring the secret's `field`.
+    pub json_objects: bool,
 }
 
 /// A versioned secret store.

@@ -186,6 +186,7 @@ impl SecretStore for FileStore {
             staging: true,
             binary: true,
             max_value_bytes: MAX_VALUE_BYTES,
+            json_objects: false,
         }
     }
 

@@ -367,6 +367,7 @@ impl SecretStore for VaultStore {
             staging: true,
             binary: false,
             max_value_bytes: self.max_value_bytes,
+            json_objects: true,
         }
     }
 
