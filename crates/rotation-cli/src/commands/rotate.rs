@@ -234,8 +234,9 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
         steps.extend(["promote (CAS)", "cleanup"]);
     }
     let mut checks = Vec::new();
-    let crate::config::StoreConfig::File { root, .. } = store_cfg;
-    if !root.is_dir() {
+    if let crate::config::StoreConfig::File { root, .. } = store_cfg
+        && !root.is_dir()
+    {
         checks.push(Check {
             check: "store",
             ok: entry.create_if_missing,

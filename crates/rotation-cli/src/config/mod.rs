@@ -4,6 +4,7 @@
 mod locate;
 mod resolve;
 mod spec;
+mod vault;
 
 pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
 pub use spec::ConfigFile;

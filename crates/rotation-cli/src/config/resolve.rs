@@ -19,6 +19,8 @@ use super::spec::{ConfigFile, PluginSpec, PolicySpec, SecretSpec, StoreSpec};
 /// A store as configured, opened only when needed (so validation changes nothing).
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
+    /// Vault / OpenBao KV v2 (validated builder).
+    Vault(rotation_vault::VaultStoreBuilder),
     /// File store.
     File {
         /// Absolute or config-relative root.
@@ -33,11 +35,13 @@ impl StoreConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             StoreConfig::File { .. } => "file",
+            StoreConfig::Vault(_) => "vault",
         }
     }
 
     fn open(&self, access: Access) -> rotation_core::Result<Arc<dyn SecretStore>> {
         match self {
+            StoreConfig::Vault(builder) => Ok(Arc::new(builder.clone().build()?)),
             StoreConfig::File { root, max_versions } => {
                 let mut builder = FileStore::builder(root).max_versions(*max_versions);
                 if access == Access::ReadOnly {
@@ -229,7 +233,24 @@ fn plugin(
 pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
     let mut stores = BTreeMap::new();
     for (name, spec) in &file.stores {
-        let StoreSpec::File { root, max_versions } = spec.get_ref();
+        let (root, max_versions) = match spec.get_ref() {
+            StoreSpec::File { root, max_versions } => (root, max_versions),
+            StoreSpec::Vault(v) => {
+                let builder = super::vault::builder(name, v, base).map_err(|m| {
+                    let key = m
+                        .split(':')
+                        .next()
+                        .unwrap_or_default()
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    at(spec, &key, m)
+                })?;
+                stores.insert(name.clone(), StoreConfig::Vault(builder));
+                continue;
+            }
+        };
         let max_versions = max_versions.unwrap_or(10);
         if max_versions < 2 {
             return Err(at(

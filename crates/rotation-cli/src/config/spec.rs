@@ -68,6 +68,49 @@ pub enum StoreSpec {
         /// Versions kept per secret (default 10).
         max_versions: Option<usize>,
     },
+    /// HashiCorp Vault / OpenBao KV v2.
+    Vault(VaultSpec),
+}
+
+/// `[stores.<name>]` with `kind = "vault"`. Credentials never go in the file: the token comes
+/// from an environment variable or a private file, or from an AppRole login.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSpec {
+    /// Server address (default `VAULT_ADDR`).
+    pub address: Option<String>,
+    /// KV v2 mount (default `secret`).
+    pub mount: Option<String>,
+    /// Namespace (default `VAULT_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// CA certificate PEM (default `VAULT_CACERT`).
+    pub ca_cert: Option<PathBuf>,
+    /// Per-request timeout (default "30s").
+    pub timeout: Option<String>,
+    /// Environment variable holding the token (default `VAULT_TOKEN`).
+    pub token_env: Option<String>,
+    /// File holding the token (must not be group/world readable).
+    pub token_file: Option<PathBuf>,
+    /// AppRole login.
+    pub approle: Option<AppRoleSpec>,
+    /// Where pending values are staged inside the mount (default `.rotation-pending`).
+    pub staging_prefix: Option<String>,
+    /// Largest value accepted (default 524288).
+    pub max_value_bytes: Option<usize>,
+}
+
+/// `approle = { ... }` of a Vault store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRoleSpec {
+    /// Auth mount (default `approle`).
+    pub mount: Option<String>,
+    /// Role id.
+    pub role_id: String,
+    /// Environment variable holding the secret id (default `VAULT_SECRET_ID`).
+    pub secret_id_env: Option<String>,
+    /// File holding the secret id (must not be group/world readable).
+    pub secret_id_file: Option<PathBuf>,
 }
 
 /// `[verifiers.<name>]` and `[targets.<name>]`, tagged by `kind`.
