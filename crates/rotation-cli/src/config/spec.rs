@@ -69,7 +69,7 @@ pub enum StoreSpec {
         max_versions: Option<usize>,
     },
     /// HashiCorp Vault / OpenBao KV v2.
-    Vault(VaultSpec),
+    Vault(Box<VaultSpec>),
 }
 
 /// `[stores.<name>]` with `kind = "vault"`. Credentials never go in the file: the token comes
