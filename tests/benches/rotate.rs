@@ -76,6 +76,57 @@ async fn engine_run(engine: &Engine, binding: &SecretBinding, n: usize) -> Summa
     summarize(samples, start.elapsed())
 }
 
+/// Staged rotations against the OpenBao dev server `cargo xtask bench` starts, next to the
+/// same store calls made without the engine.
+async fn bench_vault() {
+    let addr = std::env::var("VAULT_ADDR")
+        .expect("VAULT_ADDR: run through `cargo xtask bench`, which starts OpenBao");
+    let token = std::env::var("VAULT_TOKEN").expect("VAULT_TOKEN");
+    let store: Arc<dyn SecretStore> = Arc::new(
+        rotation_vault::VaultStore::builder()
+            .address(addr)
+            .auth(rotation_vault::Auth::Token(SecretValue::from_string(token)))
+            .build()
+            .expect("vault store"),
+    );
+    let path = SecretPath::new(format!("bench/vault-{}", std::process::id()));
+    let doc = |v: &str| SecretValue::new(format!("{{\"password\":\"{v}\"}}").into_bytes());
+    store
+        .write_current(&path, &RotationId::generate(), &doc("seed"), None)
+        .await
+        .expect("seed");
+    let mut b = binding(store.clone(), &path);
+    b.field = Some("password".into());
+    let engine = Engine::builder().build();
+    let raw = |n: usize| {
+        let (store, path) = (store.clone(), path.clone());
+        async move {
+            let mut samples = Vec::with_capacity(n);
+            let start = Instant::now();
+            for _ in 0..n {
+                let t = Instant::now();
+                let current = store.read_current(&path).await.expect("read");
+                let rid = RotationId::generate();
+                store
+                    .stage(&path, &rid, &doc(&rid.to_string()))
+                    .await
+                    .expect("stage");
+                store
+                    .promote(&path, &rid, &current.version)
+                    .await
+                    .expect("promote");
+                samples.push(t.elapsed());
+            }
+            summarize(samples, start.elapsed())
+        }
+    };
+    raw(20).await;
+    engine_run(&engine, &b, 20).await;
+    let base = raw(300).await;
+    let eng = engine_run(&engine, &b, 300).await;
+    report("vault (OpenBao dev, staged)", &base, &eng);
+}
+
 fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
     SecretBinding {
         id: "bench".into(),
@@ -280,6 +331,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    rt.block_on(bench_vault());
     rt.block_on(bench_sqlite_schedules());
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
