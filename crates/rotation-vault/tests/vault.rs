@@ -341,3 +341,62 @@ async fn the_server_stops_mid_rotation_and_recovery_resolves_it_after_restart() 
         "recovery is idempotent"
     );
 }
+
+#[tokio::test]
+async fn approle_login_works_and_a_bad_secret_id_is_unauthenticated() {
+    let (bao, mount, store) = fresh();
+    put(&store, "app/db", json!({"password": "old"})).await;
+    let auth_path = unique("approle");
+    let policy = unique("rw");
+    bao.cli_ok(&["auth", "enable", &format!("-path={auth_path}"), "approle"]);
+    let hcl = format!(
+        "path \"{mount}/*\" {{ capabilities = [\"create\", \"read\", \"update\", \"patch\", \"delete\", \"list\"] }}"
+    );
+    bao.cli_stdin(&["policy", "write", &policy, "-"], &hcl);
+    bao.cli_ok(&[
+        "write",
+        &format!("auth/{auth_path}/role/rotator"),
+        &format!("token_policies={policy}"),
+    ]);
+    let role_id = bao.cli_ok(&[
+        "read",
+        "-field=role_id",
+        &format!("auth/{auth_path}/role/rotator/role-id"),
+    ]);
+    let secret_id = bao.cli_ok(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        &format!("auth/{auth_path}/role/rotator/secret-id"),
+    ]);
+    let with = |secret: &str| {
+        Arc::new(
+            VaultStore::builder()
+                .address(&bao.addr)
+                .mount(&mount)
+                .auth(Auth::AppRole {
+                    mount: auth_path.clone(),
+                    role_id: role_id.trim().to_owned(),
+                    secret_id: SecretValue::from(secret),
+                })
+                .build()
+                .expect("store"),
+        )
+    };
+    let b = field_binding(
+        with(secret_id.trim()),
+        "app/db",
+        ScriptedVerifier::passing(),
+    );
+    let r = Engine::builder()
+        .build()
+        .rotate(&b, RotateRequest::default())
+        .await;
+    assert!(r.success, "{r:?}");
+    let err = with("wrong")
+        .read_current(&SecretPath::new("app/db"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(!err.to_string().contains(secret_id.trim()));
+}
