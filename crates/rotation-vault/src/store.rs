@@ -167,6 +167,17 @@ impl VaultStore {
         Ok(p.to_owned())
     }
 
+    /// Check the path and, once, the mount; the path to use.
+    async fn prepare(&self, path: &SecretPath) -> Result<String> {
+        let p = self.check_path(path)?;
+        self.check_mount().await?;
+        Ok(p)
+    }
+
+    fn missing(&self, p: &str) -> Error {
+        Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
+    }
+
     fn data(&self, p: &str) -> String {
         format!("{}/data/{p}", self.mount)
     }
@@ -372,11 +383,11 @@ impl SecretStore for VaultStore {
     }
 
     async fn read_current(&self, path: &SecretPath) -> Result<VersionedSecret> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
-        let (n, map) = self.read_data(&p, None).await?.ok_or_else(|| {
-            Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
-        })?;
+        let p = self.prepare(path).await?;
+        let (n, map) = self
+            .read_data(&p, None)
+            .await?
+            .ok_or_else(|| self.missing(&p))?;
         Ok(VersionedSecret {
             version: version_id(n),
             value: to_value(&map)?,
@@ -384,11 +395,8 @@ impl SecretStore for VaultStore {
     }
 
     async fn read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
-        let meta = self.read_meta(&p).await?.ok_or_else(|| {
-            Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
-        })?;
+        let p = self.prepare(path).await?;
+        let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let Some(prev) = Self::previous_of(&meta, meta.current) else {
             return Ok(None);
         };
@@ -408,8 +416,7 @@ impl SecretStore for VaultStore {
         path: &SecretPath,
         version: &VersionId,
     ) -> Result<VersionedSecret> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
+        let p = self.prepare(path).await?;
         if let Some(rid) = version.as_str().strip_prefix(PENDING) {
             let rid = RotationId::parse(rid)?;
             let map = self.pending_map(&p, &rid).await?.ok_or_else(|| {
@@ -437,8 +444,7 @@ impl SecretStore for VaultStore {
         path: &SecretPath,
         rotation_id: &RotationId,
     ) -> Result<Option<VersionedSecret>> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
+        let p = self.prepare(path).await?;
         Ok(match self.pending_map(&p, rotation_id).await? {
             Some(map) => Some(VersionedSecret {
                 version: VersionId::new(format!("{PENDING}{rotation_id}")),
@@ -459,10 +465,7 @@ impl SecretStore for VaultStore {
         let map = to_map(value)?;
         self.check_mount().await?;
         if self.read_meta(&p).await?.is_none() {
-            return Err(Error::not_found(format!(
-                "vault: secret {}/{p} does not exist",
-                self.mount
-            )));
+            return Err(self.missing(&p));
         }
         let id = VersionId::new(format!("{PENDING}{rotation_id}"));
         let staged = self.staged(&p, rotation_id.as_str());
@@ -494,8 +497,7 @@ impl SecretStore for VaultStore {
         rotation_id: &RotationId,
         expected_current: &VersionId,
     ) -> Result<VersionId> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
+        let p = self.prepare(path).await?;
         let expected = number(expected_current)?;
         let Some(map) = self.pending_map(&p, rotation_id).await? else {
             let meta = self.read_meta(&p).await?;
@@ -526,8 +528,7 @@ impl SecretStore for VaultStore {
     }
 
     async fn discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
+        let p = self.prepare(path).await?;
         self.client
             .send(
                 "DELETE",
@@ -573,12 +574,9 @@ impl SecretStore for VaultStore {
         version: &VersionId,
         expected_current: &VersionId,
     ) -> Result<VersionId> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
+        let p = self.prepare(path).await?;
         let from = number(version)?;
-        let meta = self.read_meta(&p).await?.ok_or_else(|| {
-            Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
-        })?;
+        let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let restored = meta.notes.get(&meta.current).and_then(|n| n.restored_from);
         if meta.current == from || restored == Some(from) {
             return Ok(version_id(meta.current));
@@ -600,11 +598,8 @@ impl SecretStore for VaultStore {
     }
 
     async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
-        let p = self.check_path(path)?;
-        self.check_mount().await?;
-        let meta = self.read_meta(&p).await?.ok_or_else(|| {
-            Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
-        })?;
+        let p = self.prepare(path).await?;
+        let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let previous = Self::previous_of(&meta, meta.current);
         let mut out: Vec<VersionInfo> = meta
             .versions
