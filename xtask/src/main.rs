@@ -1,9 +1,9 @@
 //! Project automation, reached through the cargo alias `cargo xtask <task>`.
 //!
 //! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite
-//!   (against a real OpenBao dev server, see `services.rs`), rustdoc (`-D warnings`) and
-//!   `cargo deny check bans licenses sources`.
-//! - `bench`: the benchmark harness (release build, same OpenBao server), which prints ratios
+//!   (against a real OpenBao dev server and a moto server, see `services.rs`), rustdoc
+//!   (`-D warnings`) and `cargo deny check bans licenses sources`.
+//! - `bench`: the benchmark harness (release build, same servers), which prints ratios
 //!   against a baseline run in the same process.
 //! - `test [ARGS]`: `cargo test ARGS` with the services `ci` provides (e.g. `cargo xtask test -p
 //!   rotation-testkit`).
@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use services::OpenBao;
+use services::Services;
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
@@ -69,8 +69,8 @@ fn ci() -> Result<()> {
     build.args(["build", "--workspace", "--bins", "--locked"]);
     run("build", build)?;
 
-    // Killed when `bao` goes out of scope: after the tests, or on any early return.
-    let bao = OpenBao::start(&workspace_root())?;
+    // Killed when `services` goes out of scope: after the tests, or on any early return.
+    let services = Services::start(&workspace_root())?;
     let mut test = cargo();
     // --nocapture: the crash-injection suites print how many kill points they exercised.
     test.args([
@@ -81,9 +81,9 @@ fn ci() -> Result<()> {
         "--",
         "--nocapture",
     ]);
-    bao.configure(&mut test);
+    services.configure(&mut test);
     run("test", test)?;
-    drop(bao);
+    drop(services);
 
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
@@ -100,7 +100,7 @@ fn ci() -> Result<()> {
 }
 
 fn bench() -> Result<()> {
-    let bao = OpenBao::start(&workspace_root())?;
+    let services = Services::start(&workspace_root())?;
     let mut cmd = cargo();
     cmd.args([
         "bench",
@@ -110,7 +110,7 @@ fn bench() -> Result<()> {
         "--bench",
         "rotate",
     ]);
-    bao.configure(&mut cmd);
+    services.configure(&mut cmd);
     run("bench", cmd)
 }
 
@@ -121,10 +121,10 @@ fn main() -> Result<()> {
         "bench" => bench(),
         "test" => {
             // `cargo test ARGS` with the same services as `ci`, for working on one crate.
-            let bao = OpenBao::start(&workspace_root())?;
+            let services = Services::start(&workspace_root())?;
             let mut cmd = cargo();
             cmd.arg("test").args(std::env::args().skip(2));
-            bao.configure(&mut cmd);
+            services.configure(&mut cmd);
             run("test", cmd)
         }
         "deny-advisories" => {

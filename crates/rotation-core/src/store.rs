@@ -57,6 +57,10 @@ pub struct Capabilities {
     /// Values must be JSON objects (e.g. a KV v2 data map); rotate a credential inside one by
     /// configuring the secret's `field`.
     pub json_objects: bool,
+    /// Only one pending value per secret at a time (AWS's single `AWSPENDING` label): staging
+    /// for a second rotation id is refused with `InProgress` until the first is promoted or
+    /// discarded.
+    pub single_pending: bool,
 }
 
 /// A versioned secret store.
@@ -90,7 +94,7 @@ pub struct Capabilities {
 ///   current: the same id for stores that move a pointer, a new id for append-only stores.
 ///   Idempotent: if `version`'s value is already current (by this restore), it returns `Ok`.
 ///   Restore is an undo: afterwards `read_previous` returns what was previous before `version`
-///   became current, never the version that was undone.
+///   became current (or `None` if the store cannot tell), never the version that was undone.
 /// - **List versions** returns the known versions, newest first, with their state.
 /// - Transient failures (timeouts, throttling, refused connections) are
 ///   [`ErrorKind::Temporary`](crate::ErrorKind::Temporary); nothing else is.
@@ -157,4 +161,10 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
 
     /// Known versions, newest first.
     async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>>;
+
+    /// Read-only warnings about the secret's setup that do not stop a rotation, such as another
+    /// rotation system configured on it. Shown by `rotate --dry-run` and `config check`.
+    async fn advisories(&self, _path: &SecretPath) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }

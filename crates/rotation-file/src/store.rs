@@ -187,6 +187,7 @@ impl SecretStore for FileStore {
             binary: true,
             max_value_bytes: MAX_VALUE_BYTES,
             json_objects: false,
+            single_pending: false,
         }
     }
 

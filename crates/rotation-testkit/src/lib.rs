@@ -1,10 +1,14 @@
-//! Test-only helpers for tests that need a real OpenBao (Vault API compatible) server.
+//! Test-only helpers for tests that need a real OpenBao (Vault API compatible) server or a moto
+//! server (AWS Secrets Manager).
 //!
 //! - [`Bao`]: the shared dev server that `cargo xtask ci` starts for the whole test run, found
 //!   through `VAULT_ADDR`, `VAULT_TOKEN` and `ROTATION_TEST_BAO` (the `bao` binary). Each test
 //!   takes its own mount ([`unique`] + [`Bao::enable_kv2`]) so tests never see each other's data.
 //! - [`RaftBao`]: a private server with persistent raft storage that a test may stop and restart
 //!   (outage and crash-recovery tests). Dev mode cannot do this: it keeps everything in memory.
+//! - [`Moto`]: the shared moto server that `cargo xtask ci` starts, found through
+//!   `ROTATION_TEST_MOTO` (the endpoint URL; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+//!   `AWS_REGION` are set to test values). Give every secret a [`unique`] name.
 //!
 //! There is no skipping: without the variables the helpers panic, so a plain `cargo test` fails
 //! loudly instead of silently testing nothing. See `docs/testing.md`.
@@ -14,7 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -24,8 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-const HOW_TO_RUN: &str = "run the tests through `cargo xtask ci`, which starts OpenBao \
-                          (see docs/testing.md)";
+const HOW_TO_RUN: &str = "run the tests through `cargo xtask ci`, which starts OpenBao and \
+                          moto (see docs/testing.md)";
 /// Upper bound for every wait on a server (start, unseal, leadership, mount ready).
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -160,6 +164,63 @@ impl Bao {
         cmd.env("VAULT_ADDR", &self.addr)
             .env("VAULT_TOKEN", &self.token);
         cmd
+    }
+}
+
+/// The moto server (AWS Secrets Manager emulator) started by `cargo xtask ci`.
+///
+/// The AWS SDK reads the test credentials and region from the environment xtask sets; point it
+/// at [`Moto::endpoint`] (`endpoint_url`). moto differs from AWS in places: see
+/// `docs/testing.md`.
+#[derive(Clone, Debug)]
+pub struct Moto {
+    /// Base URL, e.g. `http://127.0.0.1:5000`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// The server started by `cargo xtask ci`.
+    ///
+    /// # Panics
+    /// If `ROTATION_TEST_MOTO` is missing or empty: run the tests through `cargo xtask ci`.
+    pub fn from_env() -> Moto {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Moto {
+        let endpoint = get("ROTATION_TEST_MOTO")
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| panic!("ROTATION_TEST_MOTO is not set: {HOW_TO_RUN}"));
+        Moto { endpoint }
+    }
+
+    /// Deletes everything on the server (`POST /moto-api/reset`).
+    ///
+    /// The server is shared by every test of the run, including the ones running in parallel
+    /// in the same binary: prefer [`unique`] names and reset only where nothing else can be
+    /// using the server.
+    ///
+    /// # Panics
+    /// If the endpoint is not `http://HOST:PORT` or the server does not answer 200.
+    pub fn reset(&self) {
+        let authority = self
+            .endpoint
+            .strip_prefix("http://")
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .unwrap_or_else(|| {
+                panic!(
+                    "ROTATION_TEST_MOTO must be http://HOST:PORT, not {}",
+                    self.endpoint
+                )
+            });
+        let (code, response) = http(authority, "POST", "/moto-api/reset")
+            .unwrap_or_else(|err| panic!("POST {}/moto-api/reset failed: {err}", self.endpoint));
+        assert_eq!(
+            code, 200,
+            "POST {}/moto-api/reset answered:\n{response}",
+            self.endpoint
+        );
     }
 }
 
@@ -413,19 +474,34 @@ fn clean_env(cmd: &mut Command) {
     cmd.env("HOME", home);
 }
 
-/// `GET /v1/sys/health` over plain HTTP/1.0; returns the status code.
+/// `GET /v1/sys/health` on 127.0.0.1:`port`; returns the status code.
 fn health_status(port: u16) -> std::io::Result<u16> {
-    let timeout = Duration::from_secs(2);
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
+    http(&format!("127.0.0.1:{port}"), "GET", "/v1/sys/health").map(|(code, _)| code)
+}
+
+/// `METHOD path` without a body over plain HTTP/1.0 (the server closes the connection after
+/// the response); returns the status code and the whole response as text.
+fn http(authority: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let timeout = Duration::from_secs(5);
+    let addr = authority
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{authority} resolves to nothing")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(b"GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: 0\r\n\r\n"
+    )?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    String::from_utf8_lossy(&response)
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other("not an HTTP response"))
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:.80}")))?;
+    Ok((code, text))
 }
 
 fn tail(path: &Path) -> String {
@@ -443,6 +519,20 @@ mod tests {
     #[should_panic(expected = "VAULT_TOKEN is not set: run the tests through `cargo xtask ci`")]
     fn missing_variable_panics() {
         Bao::from_lookup(|name| (name != "VAULT_TOKEN").then(|| "x".to_owned()));
+    }
+
+    #[test]
+    #[should_panic(expected = "ROTATION_TEST_MOTO is not set: run the tests through `cargo xtask")]
+    fn missing_moto_panics() {
+        Moto::from_lookup(|_| None);
+    }
+
+    /// Needs the server: `cargo xtask test -p rotation-testkit`.
+    #[test]
+    fn moto_reset_answers() {
+        let moto = Moto::from_env();
+        moto.reset();
+        moto.reset();
     }
 
     #[test]

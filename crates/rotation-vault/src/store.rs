@@ -379,6 +379,7 @@ impl SecretStore for VaultStore {
             binary: false,
             max_value_bytes: self.max_value_bytes,
             json_objects: true,
+            single_pending: false,
         }
     }
 

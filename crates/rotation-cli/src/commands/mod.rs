@@ -25,7 +25,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Verify(args) => maintain::verify(&ctx, args).await,
         Command::Rollback(args) => maintain::rollback(&ctx, args).await,
         Command::Audit(AuditCommand::Verify) => audit::verify(&ctx),
-        Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx).await,
         Command::Run(args) => run::run(&ctx, args).await,
         Command::Recover => run::recover(&ctx).await,
         Command::Schedule(cmd) => schedule::run(&ctx, cmd).await,

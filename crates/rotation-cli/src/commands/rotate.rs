@@ -328,5 +328,18 @@ async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
             detail: e.to_string(),
         }),
     }
+    match bindings.store.advisories(&bindings.path).await {
+        Ok(warnings) => checks.extend(warnings.into_iter().map(|w| Check {
+            check: "advisory",
+            ok: true,
+            detail: w,
+        })),
+        Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => {}
+        Err(e) => checks.push(Check {
+            check: "advisory",
+            ok: true,
+            detail: format!("could not check: {e}"),
+        }),
+    }
     checks
 }

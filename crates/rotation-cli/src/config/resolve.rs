@@ -21,6 +21,8 @@ use super::spec::{ConfigFile, PluginSpec, PolicySpec, SecretSpec, StoreSpec};
 pub enum StoreConfig {
     /// Vault / OpenBao KV v2 (validated builder).
     Vault(rotation_vault::VaultStoreBuilder),
+    /// AWS Secrets Manager (validated builder).
+    Aws(rotation_aws::AwsStoreBuilder),
     /// File store.
     File {
         /// Absolute or config-relative root.
@@ -36,12 +38,14 @@ impl StoreConfig {
         match self {
             StoreConfig::File { .. } => "file",
             StoreConfig::Vault(_) => "vault",
+            StoreConfig::Aws(_) => "aws",
         }
     }
 
     fn open(&self, access: Access) -> rotation_core::Result<Arc<dyn SecretStore>> {
         match self {
             StoreConfig::Vault(builder) => Ok(Arc::new(builder.clone().build()?)),
+            StoreConfig::Aws(builder) => Ok(Arc::new(builder.clone().build()?)),
             StoreConfig::File { root, max_versions } => {
                 let mut builder = FileStore::builder(root).max_versions(*max_versions);
                 if access == Access::ReadOnly {
@@ -235,6 +239,39 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
     for (name, spec) in &file.stores {
         let (root, max_versions) = match spec.get_ref() {
             StoreSpec::File { root, max_versions } => (root, max_versions),
+            StoreSpec::Aws {
+                region,
+                endpoint_url,
+                max_attempts,
+                timeout,
+            } => {
+                let mut b = rotation_aws::AwsStoreBuilder::new();
+                if let Some(r) = region {
+                    b = b.region(r);
+                }
+                if let Some(u) = endpoint_url {
+                    b = b.endpoint_url(u);
+                }
+                if let Some(a) = max_attempts {
+                    b = b.max_attempts(*a);
+                }
+                if let Some(t) = timeout {
+                    let d = humantime::parse_duration(t).map_err(|_| {
+                        at(
+                            spec,
+                            "timeout",
+                            format!("stores.{name}.timeout: {t:?} is not a duration"),
+                        )
+                    })?;
+                    b = b.timeout(d);
+                }
+                b.clone().build().map_err(|e| {
+                    let key = e.message().split(':').next().unwrap_or_default().to_owned();
+                    at(spec, &key, format!("stores.{name}.{}", e.message()))
+                })?;
+                stores.insert(name.clone(), StoreConfig::Aws(b));
+                continue;
+            }
             StoreSpec::Vault(v) => {
                 let builder = super::vault::builder(name, v, base).map_err(|m| {
                     let key = m

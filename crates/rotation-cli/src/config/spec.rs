@@ -70,6 +70,17 @@ pub enum StoreSpec {
     },
     /// HashiCorp Vault / OpenBao KV v2.
     Vault(Box<VaultSpec>),
+    /// AWS Secrets Manager (credentials from the standard AWS chain).
+    Aws {
+        /// Region (default: the AWS chain's, e.g. AWS_REGION).
+        region: Option<String>,
+        /// Endpoint override (VPC endpoint, test server).
+        endpoint_url: Option<String>,
+        /// SDK retry attempts (default 3).
+        max_attempts: Option<u32>,
+        /// Operation timeout, e.g. "30s".
+        timeout: Option<String>,
+    },
 }
 
 /// `[stores.<name>]` with `kind = "vault"`. Credentials never go in the file: the token comes

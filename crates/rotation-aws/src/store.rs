@@ -1,0 +1,599 @@
+//! [`AwsStore`]: the [`SecretStore`] contract on Secrets Manager's staging labels.
+//!
+//! - A secret is a secret id (name or ARN); its value is `SecretString` (whole, or one `field`
+//!   of a JSON object through the engine) or `SecretBinary` (values that are not UTF-8, or secrets
+//!   whose current version is binary).
+//! - Version ids written by the engine are `rotation-<rotation id>` (the `ClientRequestToken`),
+//!   so a pending version tells which rotation owns it; versions created by others (an AWS
+//!   rotation Lambda, a console edit) carry no rotation id.
+//! - Stage: `PutSecretValue` with that token and `VersionStages = [AWSPENDING]`; a retried stage
+//!   finds the token and writes nothing. An `AWSPENDING` on a version that is not this
+//!   rotation's means another rotation is in progress: refused, naming the version.
+//! - Promote: `UpdateSecretVersionStage(AWSCURRENT, move to pending, remove from the version read
+//!   at the start)`, refused with a conflict if `AWSCURRENT` is no longer there; `AWSPREVIOUS`
+//!   is set on the old version if the service did not move it; then `AWSPENDING` is removed.
+//! - Immediate writes use a private `ROTATIONWRITE` label until `AWSCURRENT` moves to them.
+//! - Restore moves `AWSCURRENT` back (CAS the same way) and clears `AWSPREVIOUS`: the service
+//!   keeps no label history, and an undone version must never become "previous".
+//! - moto deviations handled explicitly: the current version is always read with
+//!   `VersionStage = AWSCURRENT` (moto returns the old version without it); if two versions
+//!   carry `AWSCURRENT` (moto, after a plain put) the one `GetSecretValue(AWSCURRENT)` returns
+//!   is current; a token is never reused with another value (moto overwrites silently).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::primitives::Blob;
+use rotation_core::{
+    Capabilities, Error, ErrorKind, Result, RotationId, SecretPath, SecretStore, SecretValue,
+    VersionId, VersionInfo, VersionState, VersionedSecret,
+};
+use tokio::sync::OnceCell;
+
+use crate::builder::AwsStoreBuilder;
+use crate::errors::map;
+
+const CURRENT: &str = "AWSCURRENT";
+const PENDING: &str = "AWSPENDING";
+const PREVIOUS: &str = "AWSPREVIOUS";
+/// Private label of a version written by the immediate strategy until it becomes current.
+const WRITING: &str = "ROTATIONWRITE";
+const TOKEN_PREFIX: &str = "rotation-";
+/// Secrets Manager's limit for SecretString and SecretBinary.
+pub const MAX_VALUE_BYTES: usize = 65_536;
+
+/// Secrets Manager as a rotation store.
+pub struct AwsStore {
+    config: AwsStoreBuilder,
+    client: OnceCell<Client>,
+}
+
+impl fmt::Debug for AwsStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn token(rid: &RotationId) -> String {
+    format!("{TOKEN_PREFIX}{rid}")
+}
+
+fn rotation_of(version: &str) -> Option<RotationId> {
+    version
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|r| RotationId::parse(r).ok())
+}
+
+/// One version as `DescribeSecret` / `ListSecretVersionIds` report it.
+#[derive(Debug, Clone)]
+struct Version {
+    id: String,
+    stages: Vec<String>,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Version {
+    fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+impl AwsStore {
+    /// A builder.
+    pub fn builder() -> AwsStoreBuilder {
+        AwsStoreBuilder::new()
+    }
+
+    pub(crate) fn new(config: AwsStoreBuilder) -> Self {
+        Self {
+            config,
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(region) = &self.config.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if let Some(url) = &self.config.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                if let Some(attempts) = self.config.max_attempts {
+                    loader = loader.retry_config(
+                        aws_config::retry::RetryConfig::standard().with_max_attempts(attempts),
+                    );
+                }
+                if let Some(t) = self.config.timeout {
+                    loader = loader.timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .operation_timeout(t)
+                            .build(),
+                    );
+                }
+                Client::new(&loader.load().await)
+            })
+            .await
+    }
+
+    /// Current version id and value (always by the `AWSCURRENT` label).
+    async fn current(&self, id: &str) -> Result<(String, SecretValue, bool)> {
+        let out = self
+            .client()
+            .await
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage(CURRENT)
+            .send()
+            .await
+            .map_err(|e| map("GetSecretValue", id, e))?;
+        let version = out.version_id().unwrap_or_default().to_owned();
+        let (value, binary) = match (out.secret_string(), out.secret_binary()) {
+            (Some(s), _) => (SecretValue::from(s), false),
+            (None, Some(b)) => (SecretValue::new(b.as_ref().to_vec()), true),
+            (None, None) => return Err(Error::invalid_value(format!("aws: {id} has no value"))),
+        };
+        Ok((version, value, binary))
+    }
+
+    async fn value_of(&self, id: &str, version: &str) -> Result<SecretValue> {
+        let out = self
+            .client()
+            .await
+            .get_secret_value()
+            .secret_id(id)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| map("GetSecretValue", id, e))?;
+        match (out.secret_string(), out.secret_binary()) {
+            (Some(s), _) => Ok(SecretValue::from(s)),
+            (None, Some(b)) => Ok(SecretValue::new(b.as_ref().to_vec())),
+            (None, None) => Err(Error::invalid_value(format!(
+                "aws: version {version} of {id} has no value"
+            ))),
+        }
+    }
+
+    /// All versions with their labels; refuses secrets scheduled for deletion.
+    async fn versions(&self, id: &str) -> Result<Vec<Version>> {
+        let client = self.client().await;
+        let desc = client
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| map("DescribeSecret", id, e))?;
+        if desc.deleted_date().is_some() {
+            return Err(Error::invalid_value(format!(
+                "aws: {id} is scheduled for deletion; restore it (aws secretsmanager restore-secret) first"
+            )));
+        }
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = client
+                .list_secret_version_ids()
+                .secret_id(id)
+                .include_deprecated(true)
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .map_err(|e| map("ListSecretVersionIds", id, e))?;
+            for v in page.versions() {
+                out.push(Version {
+                    id: v.version_id().unwrap_or_default().to_owned(),
+                    stages: v.version_stages().to_vec(),
+                    created: v
+                        .created_date()
+                        .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), d.subsec_nanos())),
+                });
+            }
+            // moto answers a NextToken even on the last page; an empty page or a repeated token
+            // ends the listing as well.
+            match page.next_token() {
+                Some(t)
+                    if !t.is_empty()
+                        && !page.versions().is_empty()
+                        && next.as_deref() != Some(t) =>
+                {
+                    next = Some(t.to_owned());
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn move_stage(
+        &self,
+        id: &str,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<()> {
+        self.client()
+            .await
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_owned))
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                let err = map("UpdateSecretVersionStage", id, e);
+                // Removing a label from a version that no longer has it: someone moved it.
+                if err.kind() == ErrorKind::InvalidValue {
+                    Error::conflict(format!(
+                        "{} (the label moved since the rotation read it)",
+                        err.message()
+                    ))
+                } else {
+                    err
+                }
+            })
+    }
+
+    /// Refuse an `AWSPENDING` that belongs to someone else.
+    fn foreign_pending(id: &str, versions: &[Version], mine: &str) -> Result<()> {
+        match versions.iter().find(|v| v.has(PENDING) && v.id != mine) {
+            Some(v) => Err(Error::new(
+                ErrorKind::InProgress,
+                format!(
+                    "aws: another rotation is in progress on {id}: version {} carries AWSPENDING{}; finish it or \
+                     remove the label (aws secretsmanager update-secret-version-stage --secret-id {id} \
+                     --version-stage AWSPENDING --remove-from-version-id {})",
+                    v.id,
+                    if rotation_of(&v.id).is_some() {
+                        " (left by an interrupted rotation of this engine: run `rotation recover`)"
+                    } else {
+                        ""
+                    },
+                    v.id
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        token: &str,
+        value: &SecretValue,
+        binary: bool,
+        stage: &str,
+    ) -> Result<()> {
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Error::invalid_value(format!(
+                "aws: the value is {} bytes; Secrets Manager accepts at most {MAX_VALUE_BYTES}",
+                value.len()
+            )));
+        }
+        let req = self
+            .client()
+            .await
+            .put_secret_value()
+            .secret_id(id)
+            .client_request_token(token)
+            .version_stages(stage);
+        let req = match (binary, value.expose_str()) {
+            (false, Ok(s)) => req.secret_string(s),
+            _ => req.secret_binary(Blob::new(value.expose().to_vec())),
+        };
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| map("PutSecretValue", id, e))
+    }
+
+    /// Whether the secret's current value is binary (so new values stay binary).
+    async fn is_binary(&self, id: &str) -> Result<bool> {
+        Ok(self.current(id).await?.2)
+    }
+
+    fn current_of(versions: &[Version], actual: &str) -> Option<String> {
+        // moto can leave AWSCURRENT on two versions; GetSecretValue(AWSCURRENT) decides.
+        versions
+            .iter()
+            .find(|v| v.id == actual && v.has(CURRENT))
+            .map(|v| v.id.clone())
+    }
+
+    /// After `AWSCURRENT` moved to `now` from `from`: `AWSPREVIOUS` must be on `previous`.
+    async fn set_previous(&self, id: &str, previous: Option<&str>) -> Result<()> {
+        let versions = self.versions(id).await?;
+        let holder = versions
+            .iter()
+            .find(|v| v.has(PREVIOUS))
+            .map(|v| v.id.clone());
+        match (previous, holder.as_deref()) {
+            (Some(p), Some(h)) if p == h => Ok(()),
+            (Some(p), h) => self.move_stage(id, PREVIOUS, Some(p), h).await,
+            (None, Some(h)) => self.move_stage(id, PREVIOUS, None, Some(h)).await,
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for AwsStore {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            staging: true,
+            binary: true,
+            max_value_bytes: MAX_VALUE_BYTES,
+            json_objects: false,
+            single_pending: true,
+        }
+    }
+
+    async fn read_current(&self, path: &SecretPath) -> Result<VersionedSecret> {
+        let (version, value, _) = self.current(path.as_str()).await?;
+        Ok(VersionedSecret {
+            version: VersionId::new(version),
+            value,
+        })
+    }
+
+    async fn read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
+        let id = path.as_str();
+        let versions = self.versions(id).await?;
+        let Some(prev) = versions.iter().find(|v| v.has(PREVIOUS)) else {
+            return Ok(None);
+        };
+        let value = self.value_of(id, &prev.id).await?;
+        Ok(Some(VersionedSecret {
+            version: VersionId::new(prev.id.clone()),
+            value,
+        }))
+    }
+
+    async fn read_version(
+        &self,
+        path: &SecretPath,
+        version: &VersionId,
+    ) -> Result<VersionedSecret> {
+        let value = self.value_of(path.as_str(), version.as_str()).await?;
+        Ok(VersionedSecret {
+            version: version.clone(),
+            value,
+        })
+    }
+
+    async fn read_pending(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+    ) -> Result<Option<VersionedSecret>> {
+        let id = path.as_str();
+        let mine = token(rotation_id);
+        let versions = self.versions(id).await?;
+        if !versions.iter().any(|v| v.id == mine && v.has(PENDING)) {
+            return Ok(None);
+        }
+        let value = self.value_of(id, &mine).await?;
+        Ok(Some(VersionedSecret {
+            version: VersionId::new(mine),
+            value,
+        }))
+    }
+
+    async fn stage(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        value: &SecretValue,
+    ) -> Result<VersionId> {
+        let id = path.as_str();
+        let mine = token(rotation_id);
+        let versions = self.versions(id).await?;
+        if versions.iter().any(|v| v.id == mine) {
+            // Idempotent: the first value wins (moto would silently overwrite it).
+            return Ok(VersionId::new(mine));
+        }
+        Self::foreign_pending(id, &versions, &mine)?;
+        let binary = self.is_binary(id).await?;
+        self.put(id, &mine, value, binary, PENDING).await?;
+        Ok(VersionId::new(mine))
+    }
+
+    async fn promote(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        expected_current: &VersionId,
+    ) -> Result<VersionId> {
+        let id = path.as_str();
+        let mine = token(rotation_id);
+        let (actual, _, _) = self.current(id).await?;
+        if actual == mine {
+            return Ok(VersionId::new(mine));
+        }
+        let versions = self.versions(id).await?;
+        if !versions.iter().any(|v| v.id == mine && v.has(PENDING)) {
+            return Err(Error::not_found(format!(
+                "aws: no pending version for rotation {rotation_id} on {id}"
+            )));
+        }
+        let expected = expected_current.as_str();
+        if Self::current_of(&versions, &actual).as_deref() != Some(expected) {
+            return Err(Error::conflict(format!(
+                "aws: AWSCURRENT of {id} is on {actual}, not on {expected} where the rotation started"
+            )));
+        }
+        self.move_stage(id, CURRENT, Some(&mine), Some(expected))
+            .await?;
+        self.set_previous(id, Some(expected)).await?;
+        self.move_stage(id, PENDING, None, Some(&mine)).await?;
+        Ok(VersionId::new(mine))
+    }
+
+    async fn discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
+        let id = path.as_str();
+        let mine = token(rotation_id);
+        let versions = match self.versions(id).await {
+            Ok(v) => v,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if versions.iter().any(|v| v.id == mine && v.has(PENDING)) {
+            self.move_stage(id, PENDING, None, Some(&mine)).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_current(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        value: &SecretValue,
+        expected_current: Option<&VersionId>,
+    ) -> Result<VersionId> {
+        let id = path.as_str();
+        let mine = token(rotation_id);
+        let Some(expected) = expected_current else {
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(Error::invalid_value(format!(
+                    "aws: the value is {} bytes; at most {MAX_VALUE_BYTES}",
+                    value.len()
+                )));
+            }
+            let req = self
+                .client()
+                .await
+                .create_secret()
+                .name(id)
+                .client_request_token(&mine);
+            let req = match value.expose_str() {
+                Ok(s) => req.secret_string(s),
+                Err(_) => req.secret_binary(Blob::new(value.expose().to_vec())),
+            };
+            return match req.send().await {
+                Ok(_) => Ok(VersionId::new(mine)),
+                Err(e) => {
+                    let err = map("CreateSecret", id, e);
+                    if err.kind() == ErrorKind::Conflict
+                        && self.current(id).await.is_ok_and(|(v, _, _)| v == mine)
+                    {
+                        return Ok(VersionId::new(mine));
+                    }
+                    Err(err)
+                }
+            };
+        };
+        // Immediate: write under our token with a private label (so an AWSPENDING of a staged
+        // rotation in flight is neither needed nor disturbed), then move AWSCURRENT to it only
+        // if it is still on `expected` (the same check as promote).
+        let (actual, _, binary) = self.current(id).await?;
+        if actual == mine {
+            return Ok(VersionId::new(mine));
+        }
+        if actual != expected.as_str() {
+            return Err(Error::conflict(format!(
+                "aws: AWSCURRENT of {id} is on {actual}, not on {expected}"
+            )));
+        }
+        let versions = self.versions(id).await?;
+        if !versions.iter().any(|v| v.id == mine) {
+            self.put(id, &mine, value, binary, WRITING).await?;
+        }
+        self.move_stage(id, CURRENT, Some(&mine), Some(expected.as_str()))
+            .await?;
+        self.set_previous(id, Some(expected.as_str())).await?;
+        self.move_stage(id, WRITING, None, Some(&mine)).await?;
+        Ok(VersionId::new(mine))
+    }
+
+    async fn restore(
+        &self,
+        path: &SecretPath,
+        version: &VersionId,
+        expected_current: &VersionId,
+    ) -> Result<VersionId> {
+        let id = path.as_str();
+        let (actual, _, _) = self.current(id).await?;
+        if actual == version.as_str() {
+            return Ok(version.clone());
+        }
+        if actual != expected_current.as_str() {
+            return Err(Error::conflict(format!(
+                "aws: AWSCURRENT of {id} is on {actual}, not on {expected_current}"
+            )));
+        }
+        let versions = self.versions(id).await?;
+        if !versions.iter().any(|v| v.id == version.as_str()) {
+            return Err(Error::not_found(format!(
+                "aws: version {version} of {id} does not exist"
+            )));
+        }
+        self.move_stage(
+            id,
+            CURRENT,
+            Some(version.as_str()),
+            Some(expected_current.as_str()),
+        )
+        .await?;
+        // Secrets Manager keeps no label history, so what preceded the restored version is
+        // unknown: clear AWSPREVIOUS rather than leave it on the undone version.
+        self.set_previous(id, None).await?;
+        Ok(version.clone())
+    }
+
+    async fn advisories(&self, path: &SecretPath) -> Result<Vec<String>> {
+        let id = path.as_str();
+        let desc = self
+            .client()
+            .await
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| map("DescribeSecret", id, e))?;
+        let lambda = desc.rotation_lambda_arn().unwrap_or_default();
+        if desc.rotation_enabled() == Some(true) || !lambda.is_empty() {
+            return Ok(vec![format!(
+                "AWS-native rotation is enabled on {id} (Lambda {}): two rotation systems would fight over \
+                 AWSPENDING; disable it with `aws secretsmanager cancel-rotate-secret --secret-id {id}`",
+                if lambda.is_empty() { "unknown" } else { lambda }
+            )]);
+        }
+        Ok(Vec::new())
+    }
+
+    async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
+        let id = path.as_str();
+        let (actual, _, _) = self.current(id).await?;
+        let mut versions = self.versions(id).await?;
+        versions.sort_by_key(|v| std::cmp::Reverse(v.created));
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                state: if v.id == actual {
+                    VersionState::Current
+                } else if v.has(PENDING) {
+                    VersionState::Pending
+                } else if v.has(PREVIOUS) {
+                    VersionState::Previous
+                } else {
+                    VersionState::Deprecated
+                },
+                rotation_id: rotation_of(&v.id),
+                created_at: v.created,
+                version: VersionId::new(v.id),
+            })
+            .collect())
+    }
+}
