@@ -20,7 +20,9 @@
 //!   carry `AWSCURRENT` (moto, after a plain put) the one `GetSecretValue(AWSCURRENT)` returns
 //!   is current; a token is never reused with another value (moto overwrites silently).
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -48,6 +50,11 @@ pub const MAX_VALUE_BYTES: usize = 65_536;
 pub struct AwsStore {
     config: AwsStoreBuilder,
     client: OnceCell<Client>,
+    /// Whether a secret's current value is binary, learnt from the last read (saves a call per
+    /// stage: the engine always reads the current value first).
+    binary: Mutex<HashMap<String, bool>>,
+    /// Tokens this store promoted and removed AWSPENDING from (cleanup needs no call for them).
+    promoted: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for AwsStore {
@@ -56,6 +63,10 @@ impl fmt::Debug for AwsStore {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn token(rid: &RotationId) -> String {
@@ -92,6 +103,8 @@ impl AwsStore {
         Self {
             config,
             client: OnceCell::new(),
+            binary: Mutex::default(),
+            promoted: Mutex::default(),
         }
     }
 
@@ -139,6 +152,7 @@ impl AwsStore {
             (None, Some(b)) => (SecretValue::new(b.as_ref().to_vec()), true),
             (None, None) => return Err(Error::invalid_value(format!("aws: {id} has no value"))),
         };
+        lock(&self.binary).insert(id.to_owned(), binary);
         Ok((version, value, binary))
     }
 
@@ -161,10 +175,11 @@ impl AwsStore {
         }
     }
 
-    /// All versions with their labels; refuses secrets scheduled for deletion.
-    async fn versions(&self, id: &str) -> Result<Vec<Version>> {
-        let client = self.client().await;
-        let desc = client
+    /// Labelled versions (`DescribeSecret`: one call); refuses secrets scheduled for deletion.
+    async fn labels(&self, id: &str) -> Result<Vec<Version>> {
+        let desc = self
+            .client()
+            .await
             .describe_secret()
             .secret_id(id)
             .send()
@@ -175,6 +190,22 @@ impl AwsStore {
                 "aws: {id} is scheduled for deletion; restore it (aws secretsmanager restore-secret) first"
             )));
         }
+        Ok(desc
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .map(|(v, stages)| Version {
+                id: v.clone(),
+                stages: stages.clone(),
+                created: None,
+            })
+            .collect())
+    }
+
+    /// Every version, labelled or not, with creation dates (for listings).
+    async fn versions(&self, id: &str) -> Result<Vec<Version>> {
+        self.labels(id).await?;
+        let client = self.client().await;
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -297,20 +328,16 @@ impl AwsStore {
 
     /// Whether the secret's current value is binary (so new values stay binary).
     async fn is_binary(&self, id: &str) -> Result<bool> {
-        Ok(self.current(id).await?.2)
-    }
-
-    fn current_of(versions: &[Version], actual: &str) -> Option<String> {
-        // moto can leave AWSCURRENT on two versions; GetSecretValue(AWSCURRENT) decides.
-        versions
-            .iter()
-            .find(|v| v.id == actual && v.has(CURRENT))
-            .map(|v| v.id.clone())
+        let known = lock(&self.binary).get(id).copied();
+        match known {
+            Some(b) => Ok(b),
+            None => Ok(self.current(id).await?.2),
+        }
     }
 
     /// After `AWSCURRENT` moved to `now` from `from`: `AWSPREVIOUS` must be on `previous`.
     async fn set_previous(&self, id: &str, previous: Option<&str>) -> Result<()> {
-        let versions = self.versions(id).await?;
+        let versions = self.labels(id).await?;
         let holder = versions
             .iter()
             .find(|v| v.has(PREVIOUS))
@@ -380,7 +407,7 @@ impl SecretStore for AwsStore {
     ) -> Result<Option<VersionedSecret>> {
         let id = path.as_str();
         let mine = token(rotation_id);
-        let versions = self.versions(id).await?;
+        let versions = self.labels(id).await?;
         if !versions.iter().any(|v| v.id == mine && v.has(PENDING)) {
             return Ok(None);
         }
@@ -399,7 +426,7 @@ impl SecretStore for AwsStore {
     ) -> Result<VersionId> {
         let id = path.as_str();
         let mine = token(rotation_id);
-        let versions = self.versions(id).await?;
+        let versions = self.labels(id).await?;
         if versions.iter().any(|v| v.id == mine) {
             // Idempotent: the first value wins (moto would silently overwrite it).
             return Ok(VersionId::new(mine));
@@ -418,33 +445,43 @@ impl SecretStore for AwsStore {
     ) -> Result<VersionId> {
         let id = path.as_str();
         let mine = token(rotation_id);
-        let (actual, _, _) = self.current(id).await?;
-        if actual == mine {
-            return Ok(VersionId::new(mine));
+        let expected = expected_current.as_str();
+        let labels = self.labels(id).await?;
+        let holders: Vec<&Version> = labels.iter().filter(|v| v.has(CURRENT)).collect();
+        if holders.iter().any(|v| v.id == mine) && holders.len() == 1 {
+            return Ok(VersionId::new(mine)); // already promoted
         }
-        let versions = self.versions(id).await?;
-        if !versions.iter().any(|v| v.id == mine && v.has(PENDING)) {
+        if !labels.iter().any(|v| v.id == mine && v.has(PENDING)) {
             return Err(Error::not_found(format!(
                 "aws: no pending version for rotation {rotation_id} on {id}"
             )));
         }
-        let expected = expected_current.as_str();
-        if Self::current_of(&versions, &actual).as_deref() != Some(expected) {
+        // moto can leave AWSCURRENT on two versions after a plain put: GetSecretValue decides.
+        let actual = match holders.as_slice() {
+            [only] => only.id.clone(),
+            _ => self.current(id).await?.0,
+        };
+        if actual != expected {
             return Err(Error::conflict(format!(
                 "aws: AWSCURRENT of {id} is on {actual}, not on {expected} where the rotation started"
             )));
         }
+        // RemoveFromVersionId makes the service refuse if AWSCURRENT moved since the check.
         self.move_stage(id, CURRENT, Some(&mine), Some(expected))
             .await?;
-        self.set_previous(id, Some(expected)).await?;
         self.move_stage(id, PENDING, None, Some(&mine)).await?;
+        self.set_previous(id, Some(expected)).await?;
+        lock(&self.promoted).insert(mine.clone());
         Ok(VersionId::new(mine))
     }
 
     async fn discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
         let id = path.as_str();
         let mine = token(rotation_id);
-        let versions = match self.versions(id).await {
+        if lock(&self.promoted).remove(&mine) {
+            return Ok(()); // promote already removed AWSPENDING from it
+        }
+        let versions = match self.labels(id).await {
             Ok(v) => v,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
