@@ -127,6 +127,101 @@ async fn bench_vault() {
     report("vault (OpenBao dev, staged)", &base, &eng);
 }
 
+/// Staged rotations against moto: the engine with the AWS store, next to the minimal safe raw
+/// SDK sequence (read current, check for a foreign AWSPENDING, put pending, move AWSCURRENT with
+/// RemoveFromVersionId, remove AWSPENDING).
+async fn bench_aws() {
+    let endpoint = std::env::var("ROTATION_TEST_MOTO")
+        .expect("ROTATION_TEST_MOTO: run through `cargo xtask bench`, which starts moto");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&conf);
+    let name = format!("bench-aws-{}", std::process::id());
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string("seed")
+        .send()
+        .await
+        .expect("create");
+    let store: Arc<dyn SecretStore> = Arc::new(
+        rotation_aws::AwsStore::builder()
+            .endpoint_url(&endpoint)
+            .region("us-east-1")
+            .build()
+            .expect("store"),
+    );
+    let b = binding(store.clone(), &SecretPath::new(&name));
+    let engine = Engine::builder().build();
+    let raw = |n: usize| {
+        let (client, name) = (client.clone(), name.clone());
+        async move {
+            let mut samples = Vec::with_capacity(n);
+            let start = Instant::now();
+            for _ in 0..n {
+                let t = Instant::now();
+                let current = client
+                    .get_secret_value()
+                    .secret_id(&name)
+                    .version_stage("AWSCURRENT")
+                    .send()
+                    .await
+                    .expect("get");
+                let old = current.version_id().expect("version").to_owned();
+                let desc = client
+                    .describe_secret()
+                    .secret_id(&name)
+                    .send()
+                    .await
+                    .expect("describe");
+                assert!(
+                    desc.version_ids_to_stages()
+                        .into_iter()
+                        .flatten()
+                        .all(|(_, s)| !s.iter().any(|s| s == "AWSPENDING"))
+                );
+                let token = format!("raw-{}", RotationId::generate());
+                client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .client_request_token(&token)
+                    .secret_string(token.clone())
+                    .version_stages("AWSPENDING")
+                    .send()
+                    .await
+                    .expect("put");
+                client
+                    .update_secret_version_stage()
+                    .secret_id(&name)
+                    .version_stage("AWSCURRENT")
+                    .move_to_version_id(&token)
+                    .remove_from_version_id(&old)
+                    .send()
+                    .await
+                    .expect("move current");
+                client
+                    .update_secret_version_stage()
+                    .secret_id(&name)
+                    .version_stage("AWSPENDING")
+                    .remove_from_version_id(&token)
+                    .send()
+                    .await
+                    .expect("remove pending");
+                samples.push(t.elapsed());
+            }
+            summarize(samples, start.elapsed())
+        }
+    };
+    raw(10).await;
+    engine_run(&engine, &b, 10).await;
+    let base = raw(150).await;
+    let eng = engine_run(&engine, &b, 150).await;
+    report("aws (moto, staged)", &base, &eng);
+}
+
 fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
     SecretBinding {
         id: "bench".into(),
@@ -332,6 +427,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(bench_vault());
+    rt.block_on(bench_aws());
     rt.block_on(bench_sqlite_schedules());
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
