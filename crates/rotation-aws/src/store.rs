@@ -69,6 +69,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn check_size(value: &SecretValue) -> Result<()> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::invalid_value(format!(
+            "aws: the value is {} bytes; Secrets Manager accepts at most {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 fn token(rid: &RotationId) -> String {
     format!("{TOKEN_PREFIX}{rid}")
 }
@@ -303,12 +313,7 @@ impl AwsStore {
         binary: bool,
         stage: &str,
     ) -> Result<()> {
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(Error::invalid_value(format!(
-                "aws: the value is {} bytes; Secrets Manager accepts at most {MAX_VALUE_BYTES}",
-                value.len()
-            )));
-        }
+        check_size(value)?;
         let req = self
             .client()
             .await
@@ -502,12 +507,7 @@ impl SecretStore for AwsStore {
         let id = path.as_str();
         let mine = token(rotation_id);
         let Some(expected) = expected_current else {
-            if value.len() > MAX_VALUE_BYTES {
-                return Err(Error::invalid_value(format!(
-                    "aws: the value is {} bytes; at most {MAX_VALUE_BYTES}",
-                    value.len()
-                )));
-            }
+            check_size(value)?;
             let req = self
                 .client()
                 .await
