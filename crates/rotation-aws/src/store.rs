@@ -55,6 +55,8 @@ pub struct AwsStore {
     binary: Mutex<HashMap<String, bool>>,
     /// Tokens this store promoted and removed AWSPENDING from (cleanup needs no call for them).
     promoted: Mutex<HashSet<String>>,
+    /// Whether the service moves AWSPREVIOUS by itself (checked on the first promotion).
+    auto_previous: Mutex<Option<bool>>,
 }
 
 impl fmt::Debug for AwsStore {
@@ -115,6 +117,7 @@ impl AwsStore {
             client: OnceCell::new(),
             binary: Mutex::default(),
             promoted: Mutex::default(),
+            auto_previous: Mutex::default(),
         }
     }
 
@@ -341,18 +344,33 @@ impl AwsStore {
     }
 
     /// After `AWSCURRENT` moved to `now` from `from`: `AWSPREVIOUS` must be on `previous`.
-    async fn set_previous(&self, id: &str, previous: Option<&str>) -> Result<()> {
+    async fn set_previous(&self, id: &str, previous: Option<&str>) -> Result<bool> {
         let versions = self.labels(id).await?;
         let holder = versions
             .iter()
             .find(|v| v.has(PREVIOUS))
             .map(|v| v.id.clone());
         match (previous, holder.as_deref()) {
-            (Some(p), Some(h)) if p == h => Ok(()),
-            (Some(p), h) => self.move_stage(id, PREVIOUS, Some(p), h).await,
-            (None, Some(h)) => self.move_stage(id, PREVIOUS, None, Some(h)).await,
-            (None, None) => Ok(()),
+            (Some(p), Some(h)) if p == h => return Ok(false),
+            (Some(p), h) => self.move_stage(id, PREVIOUS, Some(p), h).await?,
+            (None, Some(h)) => self.move_stage(id, PREVIOUS, None, Some(h)).await?,
+            (None, None) => return Ok(false),
         }
+        Ok(true)
+    }
+
+    /// After promoting: make sure `AWSPREVIOUS` is on `old`. The service moves it by itself; that
+    /// is checked on the first promotion of this process and trusted afterwards (one call less
+    /// per rotation), and set explicitly every time if it ever was not moved.
+    async fn ensure_previous(&self, id: &str, old: &str) -> Result<()> {
+        let trusted = *lock(&self.auto_previous);
+        if trusted == Some(true) {
+            return Ok(());
+        }
+        let fixed = self.set_previous(id, Some(old)).await?;
+        // Trust only a service that moved it the first time; once it had to be fixed, always check.
+        *lock(&self.auto_previous) = Some(!fixed && trusted.is_none());
+        Ok(())
     }
 }
 
@@ -475,7 +493,7 @@ impl SecretStore for AwsStore {
         self.move_stage(id, CURRENT, Some(&mine), Some(expected))
             .await?;
         self.move_stage(id, PENDING, None, Some(&mine)).await?;
-        self.set_previous(id, Some(expected)).await?;
+        self.ensure_previous(id, expected).await?;
         lock(&self.promoted).insert(mine.clone());
         Ok(VersionId::new(mine))
     }
@@ -549,7 +567,7 @@ impl SecretStore for AwsStore {
         }
         self.move_stage(id, CURRENT, Some(&mine), Some(expected.as_str()))
             .await?;
-        self.set_previous(id, Some(expected.as_str())).await?;
+        self.ensure_previous(id, expected.as_str()).await?;
         self.move_stage(id, WRITING, None, Some(&mine)).await?;
         Ok(VersionId::new(mine))
     }
