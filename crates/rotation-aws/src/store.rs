@@ -288,7 +288,11 @@ impl AwsStore {
 
     /// Refuse an `AWSPENDING` that belongs to someone else.
     fn foreign_pending(id: &str, versions: &[Version], mine: &str) -> Result<()> {
-        match versions.iter().find(|v| v.has(PENDING) && v.id != mine) {
+        // A version that carries AWSCURRENT too is a finished rotation (AWS treats it so).
+        match versions
+            .iter()
+            .find(|v| v.has(PENDING) && !v.has(CURRENT) && v.id != mine)
+        {
             Some(v) => Err(Error::new(
                 ErrorKind::InProgress,
                 format!(
@@ -472,7 +476,11 @@ impl SecretStore for AwsStore {
         let labels = self.labels(id).await?;
         let holders: Vec<&Version> = labels.iter().filter(|v| v.has(CURRENT)).collect();
         if holders.iter().any(|v| v.id == mine) && holders.len() == 1 {
-            return Ok(VersionId::new(mine)); // already promoted
+            // Already promoted (a retry): finish what the first attempt may not have.
+            if holders[0].has(PENDING) {
+                self.move_stage(id, PENDING, None, Some(&mine)).await?;
+            }
+            return Ok(VersionId::new(mine));
         }
         if !labels.iter().any(|v| v.id == mine && v.has(PENDING)) {
             return Err(Error::not_found(format!(
@@ -581,6 +589,14 @@ impl SecretStore for AwsStore {
         let id = path.as_str();
         let (actual, _, _) = self.current(id).await?;
         if actual == version.as_str() {
+            // Retried after the move: the service put AWSPREVIOUS on the undone version.
+            let labels = self.labels(id).await?;
+            if labels
+                .iter()
+                .any(|v| v.id == expected_current.as_str() && v.has(PREVIOUS))
+            {
+                self.set_previous(id, None).await?;
+            }
             return Ok(version.clone());
         }
         if actual != expected_current.as_str() {

@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use rotation_core::{Error, ErrorKind, Result, SecretValue};
 use serde_json::Value;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::builder::Auth;
 
@@ -66,7 +66,9 @@ pub(crate) struct Client {
     base: String,
     namespace: Option<String>,
     auth: Auth,
-    token: OnceCell<SecretValue>,
+    /// The token in use; cleared when the server calls it invalid, so an expired AppRole token
+    /// or a rewritten token file (vault-agent) is picked up again by a long-running process.
+    token: Mutex<Option<SecretValue>>,
 }
 
 impl Client {
@@ -81,29 +83,29 @@ impl Client {
             base,
             namespace,
             auth,
-            token: OnceCell::new(),
+            token: Mutex::new(None),
         }
     }
 
-    /// The token, logging in with AppRole or reading the token file on first use.
-    async fn token(&self) -> Result<&SecretValue> {
-        self.token
-            .get_or_try_init(|| async {
-                match &self.auth {
-                    Auth::Token(t) => Ok(t.clone()),
-                    Auth::TokenFile(path) => std::fs::read_to_string(path)
-                        .map(|t| SecretValue::from_string(t.trim().to_owned()))
-                        .map_err(|e| {
-                            Error::config("token_file", format!("{}: {e}", path.display()))
-                        }),
-                    Auth::AppRole {
-                        mount,
-                        role_id,
-                        secret_id,
-                    } => self.approle_login(mount, role_id, secret_id).await,
-                }
-            })
-            .await
+    /// The token, logging in with AppRole or reading the token file when none is cached.
+    async fn token(&self) -> Result<SecretValue> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref() {
+            return Ok(t.clone());
+        }
+        let fresh = match &self.auth {
+            Auth::Token(t) => t.clone(),
+            Auth::TokenFile(path) => std::fs::read_to_string(path)
+                .map(|t| SecretValue::from_string(t.trim().to_owned()))
+                .map_err(|e| Error::config("token_file", format!("{}: {e}", path.display())))?,
+            Auth::AppRole {
+                mount,
+                role_id,
+                secret_id,
+            } => self.approle_login(mount, role_id, secret_id).await?,
+        };
+        *cached = Some(fresh.clone());
+        Ok(fresh)
     }
 
     async fn approle_login(
@@ -125,8 +127,12 @@ impl Client {
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
+            let kind = match status.as_u16() {
+                412 | 429 | 500..=599 => ErrorKind::Temporary,
+                _ => ErrorKind::Unauthenticated,
+            };
             return Err(Error::new(
-                ErrorKind::Unauthenticated,
+                kind,
                 format!(
                     "vault: AppRole login at auth/{mount} failed ({status}): {}",
                     errors(&body)
@@ -207,7 +213,20 @@ impl Client {
                 "{on}: the secret changed since the rotation read it ({msg})"
             )),
             403 => {
-                if self.token_is_valid().await {
+                let valid = match self.token_is_valid().await {
+                    Some(valid) => valid,
+                    None => {
+                        return Error::new(
+                            ErrorKind::Temporary,
+                            format!("{on}: permission denied, and the token could not be checked"),
+                        );
+                    }
+                };
+                if !valid {
+                    // Forget it: the next call logs in again or re-reads the token file.
+                    *self.token.lock().await = None;
+                }
+                if valid {
                     Error::new(
                         ErrorKind::PermissionDenied,
                         format!(
@@ -240,21 +259,21 @@ impl Client {
         }
     }
 
-    /// Whether the token itself is accepted (to tell "invalid token" from "missing policy").
-    async fn token_is_valid(&self) -> bool {
-        let Ok(token) = self.token().await else {
-            return false;
-        };
-        let Ok(mut v) = HeaderValue::from_bytes(token.expose()) else {
-            return false;
-        };
+    /// Whether the token itself is accepted (to tell "invalid token" from "missing policy");
+    /// `None` when the check could not reach the server.
+    async fn token_is_valid(&self) -> Option<bool> {
+        let token = self.token().await.ok()?;
+        let mut v = HeaderValue::from_bytes(token.expose()).ok()?;
         v.set_sensitive(true);
-        let Ok(mut headers) = self.namespace_header() else {
-            return false;
-        };
+        let mut headers = self.namespace_header().ok()?;
         headers.insert("X-Vault-Token", v);
         let url = format!("{}/v1/auth/token/lookup-self", self.base);
-        matches!(self.http.get(url).headers(headers).send().await, Ok(r) if r.status().is_success())
+        match self.http.get(url).headers(headers).send().await {
+            Ok(r) if r.status().is_success() => Some(true),
+            Ok(r) if r.status().is_server_error() => None,
+            Ok(_) => Some(false),
+            Err(_) => None,
+        }
     }
 }
 

@@ -500,11 +500,10 @@ impl SecretStore for VaultStore {
     ) -> Result<VersionId> {
         let p = self.prepare(path).await?;
         let expected = number(expected_current)?;
+        let staged = self.staged(&p, rotation_id.as_str());
+        let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let Some(map) = self.pending_map(&p, rotation_id).await? else {
-            let meta = self.read_meta(&p).await?;
-            if let Some(meta) =
-                meta.filter(|m| Self::current_rotation(m) == Some(rotation_id.as_str()))
-            {
+            if Self::current_rotation(&meta) == Some(rotation_id.as_str()) {
                 return Ok(version_id(meta.current));
             }
             return Err(Error::not_found(format!(
@@ -516,14 +515,28 @@ impl SecretStore for VaultStore {
             previous: Some(expected),
             restored_from: None,
         };
-        let version = self.write(&p, &map, expected, note, "promoted").await?;
+        // A retry after a write whose note or staging cleanup failed (or a crash between them):
+        // the write already landed. Recognise it instead of failing the CAS a second time.
+        let landed = if Self::current_rotation(&meta) == Some(rotation_id.as_str()) {
+            true
+        } else if meta.current == expected + 1 && !meta.notes.contains_key(&meta.current) {
+            let now = self.read_data(&p, Some(meta.current)).await?;
+            if now.as_ref().is_some_and(|(_, m)| *m == map) {
+                self.note(&p, meta.current, &note, "promoted").await?;
+                true
+            } else {
+                false
+            }
+        } else {
+            false
+        };
+        let version = if landed {
+            meta.current
+        } else {
+            self.write(&p, &map, expected, note, "promoted").await?
+        };
         self.client
-            .send(
-                "DELETE",
-                &self.metadata(&self.staged(&p, rotation_id.as_str())),
-                None,
-                DELETE,
-            )
+            .send("DELETE", &self.metadata(&staged), None, DELETE)
             .await?;
         Ok(version_id(version))
     }
@@ -552,21 +565,28 @@ impl SecretStore for VaultStore {
         self.check_size(value)?;
         let map = to_map(value)?;
         self.check_mount().await?;
-        if let Some(meta) = self.read_meta(&p).await?
-            && Self::current_rotation(&meta) == Some(rotation_id.as_str())
-        {
-            return Ok(version_id(meta.current));
+        match expected_current {
+            // Creation: nothing to undo, one create-only write.
+            None => {
+                if let Some(meta) = self.read_meta(&p).await?
+                    && Self::current_rotation(&meta) == Some(rotation_id.as_str())
+                {
+                    return Ok(version_id(meta.current));
+                }
+                let note = Note {
+                    rotation_id: Some(rotation_id.to_string()),
+                    previous: None,
+                    restored_from: None,
+                };
+                Ok(version_id(self.write(&p, &map, 0, note, "written").await?))
+            }
+            // Through the staging path, so that a crash between the write and its note is
+            // recognisable by the staged copy (see `list_versions`) and a retry is idempotent.
+            Some(expected) => {
+                self.stage(path, rotation_id, value).await?;
+                self.promote(path, rotation_id, expected).await
+            }
         }
-        let expected = expected_current.map(number).transpose()?;
-        let note = Note {
-            rotation_id: Some(rotation_id.to_string()),
-            previous: expected,
-            restored_from: None,
-        };
-        let version = self
-            .write(&p, &map, expected.unwrap_or(0), note, "written")
-            .await?;
-        Ok(version_id(version))
     }
 
     async fn restore(
@@ -623,7 +643,27 @@ impl SecretStore for VaultStore {
                     .and_then(|r| RotationId::parse(r).ok()),
             })
             .collect();
-        for rid in self.pending_ids(&p).await? {
+        let pending = self.pending_ids(&p).await?;
+        // A crash between a promote's data write and its note leaves a current version without
+        // a note while the staged copy still exists: identical data means it is that rotation's.
+        if !meta.notes.contains_key(&meta.current) && !pending.is_empty() {
+            let current = self
+                .read_data(&p, Some(meta.current))
+                .await?
+                .map(|(_, m)| m);
+            for rid in &pending {
+                let Ok(parsed) = RotationId::parse(rid) else {
+                    continue;
+                };
+                if current.is_some() && self.pending_map(&p, &parsed).await? == current {
+                    if let Some(info) = out.iter_mut().find(|i| i.state == VersionState::Current) {
+                        info.rotation_id = Some(parsed);
+                    }
+                    break;
+                }
+            }
+        }
+        for rid in pending {
             let Ok(rid) = RotationId::parse(&rid) else {
                 continue;
             };

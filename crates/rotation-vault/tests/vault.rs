@@ -400,3 +400,49 @@ async fn approle_login_works_and_a_bad_secret_id_is_unauthenticated() {
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
     assert!(!err.to_string().contains(secret_id.trim()));
 }
+
+#[tokio::test]
+async fn a_crash_between_the_data_write_and_its_note_is_recognised() {
+    let (bao, mount, store) = fresh();
+    put(&store, "app/db", json!({"password": "old"})).await;
+    let path = SecretPath::new("app/db");
+    let rid = RotationId::generate();
+    let staged = store
+        .stage(&path, &rid, &doc(json!({"password": "new"})))
+        .await
+        .expect("stage");
+    assert!(staged.as_str().starts_with("pending/"));
+    // The promote's CAS write lands, then the process dies before the note and the cleanup.
+    bao.cli_ok(&[
+        "kv",
+        "put",
+        &format!("-mount={mount}"),
+        "-cas=1",
+        "app/db",
+        "password=new",
+    ]);
+    let versions = store.list_versions(&path).await.expect("list");
+    let current = versions
+        .iter()
+        .find(|v| v.state == VersionState::Current)
+        .expect("current");
+    assert_eq!(
+        current.rotation_id.as_ref(),
+        Some(&rid),
+        "attributed by the staged copy: {versions:?}"
+    );
+    // A retried promote recognises its own write instead of failing the CAS.
+    let v = store
+        .promote(&path, &rid, &rotation_core::VersionId::new("1"))
+        .await
+        .expect("retried promote");
+    assert_eq!(v.as_str(), "2");
+    assert_eq!(get(&store, "app/db").await, json!({"password": "new"}));
+    assert!(
+        store
+            .read_pending(&path, &rid)
+            .await
+            .expect("pending")
+            .is_none()
+    );
+}

@@ -48,7 +48,10 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
                 (Some(file), _) => read_private(&base.join(file))
                     .map_err(|e| format!("{}: {e}", field("approle.secret_id_file")))?,
                 (None, env) => {
-                    let var = env.as_deref().unwrap_or("VAULT_SECRET_ID");
+                    let var = env_name(
+                        env.as_deref().unwrap_or("VAULT_SECRET_ID"),
+                        &field("approle.secret_id_env"),
+                    )?;
                     std::env::var(var)
                         .map(SecretValue::from_string)
                         .map_err(|_| {
@@ -66,14 +69,15 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
             })
         }
         (None, None) => match &spec.token_env {
-            Some(var) => Some(Auth::Token(SecretValue::from_string(
+            Some(var) => Some(Auth::Token(SecretValue::from_string({
+                let var = env_name(var, &field("token_env"))?;
                 std::env::var(var).map_err(|_| {
                     format!(
                         "{}: environment variable {var} is not set",
                         field("token_env")
                     )
-                })?,
-            ))),
+                })?
+            }))),
             None => None, // VAULT_TOKEN through from_env, checked by build()
         },
     };
@@ -84,6 +88,21 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
         .build()
         .map_err(|e| format!("stores.{name}.{}", e.message()))?;
     Ok(b)
+}
+
+/// An environment variable name; a value that is not one (a token pasted into the field) is
+/// refused without being echoed.
+fn env_name<'a>(name: &'a str, field: &str) -> Result<&'a str, String> {
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{field}: is not an environment variable name (the value is not shown)"
+        ))
+    }
 }
 
 fn read_private(path: &Path) -> Result<SecretValue, String> {
