@@ -148,44 +148,46 @@ impl AwsStore {
             .await
     }
 
-    /// Current version id and value (always by the `AWSCURRENT` label).
-    async fn current(&self, id: &str) -> Result<(String, SecretValue, bool)> {
+    /// One version by label or id: its id, value, and whether it is a SecretBinary.
+    async fn get(
+        &self,
+        id: &str,
+        stage: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<(String, SecretValue, bool)> {
         let out = self
             .client()
             .await
             .get_secret_value()
             .secret_id(id)
-            .version_stage(CURRENT)
+            .set_version_stage(stage.map(str::to_owned))
+            .set_version_id(version.map(str::to_owned))
             .send()
             .await
             .map_err(|e| map("GetSecretValue", id, e))?;
-        let version = out.version_id().unwrap_or_default().to_owned();
+        let found = out.version_id().unwrap_or_default().to_owned();
         let (value, binary) = match (out.secret_string(), out.secret_binary()) {
             (Some(s), _) => (SecretValue::from(s), false),
             (None, Some(b)) => (SecretValue::new(b.as_ref().to_vec()), true),
-            (None, None) => return Err(Error::invalid_value(format!("aws: {id} has no value"))),
+            (None, None) => {
+                return Err(Error::invalid_value(format!(
+                    "aws: version {found} of {id} has no value"
+                )));
+            }
         };
-        lock(&self.binary).insert(id.to_owned(), binary);
-        Ok((version, value, binary))
+        Ok((found, value, binary))
+    }
+
+    /// Current version id and value, always by the `AWSCURRENT` label (moto returns the old
+    /// version without it); remembers whether the secret is binary.
+    async fn current(&self, id: &str) -> Result<(String, SecretValue, bool)> {
+        let current = self.get(id, Some(CURRENT), None).await?;
+        lock(&self.binary).insert(id.to_owned(), current.2);
+        Ok(current)
     }
 
     async fn value_of(&self, id: &str, version: &str) -> Result<SecretValue> {
-        let out = self
-            .client()
-            .await
-            .get_secret_value()
-            .secret_id(id)
-            .version_id(version)
-            .send()
-            .await
-            .map_err(|e| map("GetSecretValue", id, e))?;
-        match (out.secret_string(), out.secret_binary()) {
-            (Some(s), _) => Ok(SecretValue::from(s)),
-            (None, Some(b)) => Ok(SecretValue::new(b.as_ref().to_vec())),
-            (None, None) => Err(Error::invalid_value(format!(
-                "aws: version {version} of {id} has no value"
-            ))),
-        }
+        Ok(self.get(id, None, Some(version)).await?.1)
     }
 
     /// Labelled versions (`DescribeSecret`: one call); refuses secrets scheduled for deletion.
