@@ -41,14 +41,27 @@ fn summarize(mut samples: Vec<Duration>, total: Duration) -> Summary {
     }
 }
 
-async fn baseline(store: &dyn SecretStore, path: &SecretPath, n: usize) -> Summary {
-    let generator = GeneratorSpec::default_random()
-        .build("bench")
-        .expect("generator");
+/// Time `n` runs of `one`.
+async fn measure<F, Fut>(n: usize, mut one: F) -> Summary
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut samples = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
+        one().await;
+        samples.push(t.elapsed());
+    }
+    summarize(samples, start.elapsed())
+}
+
+async fn baseline(store: &dyn SecretStore, path: &SecretPath, n: usize) -> Summary {
+    let generator = GeneratorSpec::default_random()
+        .build("bench")
+        .expect("generator");
+    measure(n, || async {
         let current = store.read_current(path).await.expect("read");
         let rid = RotationId::generate();
         store
@@ -59,21 +72,16 @@ async fn baseline(store: &dyn SecretStore, path: &SecretPath, n: usize) -> Summa
             .promote(path, &rid, &current.version)
             .await
             .expect("promote");
-        samples.push(t.elapsed());
-    }
-    summarize(samples, start.elapsed())
+    })
+    .await
 }
 
 async fn engine_run(engine: &Engine, binding: &SecretBinding, n: usize) -> Summary {
-    let mut samples = Vec::with_capacity(n);
-    let start = Instant::now();
-    for _ in 0..n {
-        let t = Instant::now();
+    measure(n, || async {
         let r = engine.rotate(binding, RotateRequest::default()).await;
         assert!(r.success, "{r:?}");
-        samples.push(t.elapsed());
-    }
-    summarize(samples, start.elapsed())
+    })
+    .await
 }
 
 /// Staged rotations against the OpenBao dev server `cargo xtask bench` starts, next to the
@@ -101,10 +109,7 @@ async fn bench_vault() {
     let raw = |n: usize| {
         let (store, path) = (store.clone(), path.clone());
         async move {
-            let mut samples = Vec::with_capacity(n);
-            let start = Instant::now();
-            for _ in 0..n {
-                let t = Instant::now();
+            measure(n, || async {
                 let current = store.read_current(&path).await.expect("read");
                 let rid = RotationId::generate();
                 store
@@ -115,9 +120,8 @@ async fn bench_vault() {
                     .promote(&path, &rid, &current.version)
                     .await
                     .expect("promote");
-                samples.push(t.elapsed());
-            }
-            summarize(samples, start.elapsed())
+            })
+            .await
         }
     };
     raw(20).await;
@@ -159,10 +163,7 @@ async fn bench_aws() {
     let raw = |n: usize| {
         let (client, name) = (client.clone(), name.clone());
         async move {
-            let mut samples = Vec::with_capacity(n);
-            let start = Instant::now();
-            for _ in 0..n {
-                let t = Instant::now();
+            measure(n, || async {
                 let current = client
                     .get_secret_value()
                     .secret_id(&name)
@@ -210,9 +211,8 @@ async fn bench_aws() {
                     .send()
                     .await
                     .expect("remove pending");
-                samples.push(t.elapsed());
-            }
-            summarize(samples, start.elapsed())
+            })
+            .await
         }
     };
     raw(10).await;

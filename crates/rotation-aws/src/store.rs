@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::primitives::Blob;
 use rotation_core::{
     Capabilities, Error, ErrorKind, Result, RotationId, SecretPath, SecretStore, SecretValue,
@@ -190,16 +191,19 @@ impl AwsStore {
         Ok(self.get(id, None, Some(version)).await?.1)
     }
 
-    /// Labelled versions (`DescribeSecret`: one call); refuses secrets scheduled for deletion.
-    async fn labels(&self, id: &str) -> Result<Vec<Version>> {
-        let desc = self
-            .client()
+    async fn describe(&self, id: &str) -> Result<DescribeSecretOutput> {
+        self.client()
             .await
             .describe_secret()
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| map("DescribeSecret", id, e))?;
+            .map_err(|e| map("DescribeSecret", id, e))
+    }
+
+    /// Labelled versions (`DescribeSecret`: one call); refuses secrets scheduled for deletion.
+    async fn labels(&self, id: &str) -> Result<Vec<Version>> {
+        let desc = self.describe(id).await?;
         if desc.deleted_date().is_some() {
             return Err(Error::invalid_value(format!(
                 "aws: {id} is scheduled for deletion; restore it (aws secretsmanager restore-secret) first"
@@ -627,14 +631,7 @@ impl SecretStore for AwsStore {
 
     async fn advisories(&self, path: &SecretPath) -> Result<Vec<String>> {
         let id = path.as_str();
-        let desc = self
-            .client()
-            .await
-            .describe_secret()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| map("DescribeSecret", id, e))?;
+        let desc = self.describe(id).await?;
         let lambda = desc.rotation_lambda_arn().unwrap_or_default();
         if desc.rotation_enabled() == Some(true) || !lambda.is_empty() {
             return Ok(vec![format!(
