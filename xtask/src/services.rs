@@ -29,6 +29,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Services {
     bao: OpenBao,
     moto: Moto,
+    workspace: PathBuf,
 }
 
 impl Services {
@@ -50,13 +51,24 @@ impl Services {
         let mut moto = Moto::spawn(&moto_bin, moto_port, &target)?;
         let bao = OpenBao::start(bao_bin, bao_port, &target)?;
         moto.wait_ready()?;
-        Ok(Self { bao, moto })
+        Ok(Self {
+            bao,
+            moto,
+            workspace: workspace.to_path_buf(),
+        })
     }
 
-    /// Points `cmd` at both servers (see [`OpenBao::configure`] and [`Moto::configure`]).
+    /// Points `cmd` at both servers (see [`OpenBao::configure`] and [`Moto::configure`]), and
+    /// at the recorded Key Vault responses the Azure test server is checked against. The Key
+    /// Vault test server itself runs inside the tests (it needs no install).
     pub fn configure(&self, cmd: &mut Command) {
         self.bao.configure(cmd);
         self.moto.configure(cmd);
+        // A developer's AZURE_* settings (vault URL, client secret) must never reach a test.
+        clear_env(cmd, &["AZURE_"]);
+        if let Some(dir) = azure_fixtures(&self.workspace) {
+            cmd.env("ROTATION_TEST_AZURE_FIXTURES", dir);
+        }
     }
 }
 
@@ -297,6 +309,18 @@ fn http_status(port: u16, path: &str) -> std::io::Result<u16> {
 /// prefers `BAO_*` over `VAULT_*`, a stray `VAULT_NAMESPACE` or `VAULT_CACERT` would change
 /// every request, and `AWS_PROFILE`/`AWS_ENDPOINT_URL` could send a test to a real account: none
 /// of the caller's settings may reach the servers or the tests.
+/// `shared/fixtures/azure-keyvault` beside the workspace or one of its ancestors (a clean clone
+/// may live elsewhere than the checkout the fixtures sit beside), else the machine's `/work`.
+/// Not found: the fidelity test fails and says so.
+fn azure_fixtures(workspace: &Path) -> Option<PathBuf> {
+    const REL: &str = "shared/fixtures/azure-keyvault";
+    workspace
+        .ancestors()
+        .map(|a| a.join(REL))
+        .chain([PathBuf::from("/work").join(REL)])
+        .find(|p| p.join("README.md").is_file())
+}
+
 fn clear_env(cmd: &mut Command, prefixes: &[&str]) {
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();

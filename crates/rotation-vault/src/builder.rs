@@ -167,13 +167,20 @@ impl VaultStoreBuilder {
         if let Some(path) = &self.ca_cert {
             let pem = std::fs::read(path)
                 .map_err(|e| Error::config("ca_cert", format!("{}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|_| {
-                Error::config(
-                    "ca_cert",
-                    format!("{}: not a PEM certificate", path.display()),
-                )
-            })?;
-            http = http.add_root_certificate(cert);
+            // `from_pem` accepts anything and fails at the first request; the bundle parser
+            // checks now.
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    Error::config(
+                        "ca_cert",
+                        format!("{}: not a PEM certificate", path.display()),
+                    )
+                })?;
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
         }
         let http = http
             .build()

@@ -1,6 +1,7 @@
 //! The TOML configuration: parsing, cross-reference validation with file/line/field errors, and
 //! resolution into engine bindings.
 
+mod azure;
 mod locate;
 mod resolve;
 mod spec;

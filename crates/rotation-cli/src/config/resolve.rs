@@ -23,6 +23,8 @@ pub enum StoreConfig {
     Vault(rotation_vault::VaultStoreBuilder),
     /// AWS Secrets Manager (validated builder).
     Aws(rotation_aws::AwsStoreBuilder),
+    /// Azure Key Vault (validated builder).
+    Azure(rotation_azure::AzureStoreBuilder),
     /// File store.
     File {
         /// Absolute or config-relative root.
@@ -39,6 +41,7 @@ impl StoreConfig {
             StoreConfig::File { .. } => "file",
             StoreConfig::Vault(_) => "vault",
             StoreConfig::Aws(_) => "aws",
+            StoreConfig::Azure(_) => "azure",
         }
     }
 
@@ -46,6 +49,7 @@ impl StoreConfig {
         match self {
             StoreConfig::Vault(builder) => Ok(Arc::new(builder.clone().build()?)),
             StoreConfig::Aws(builder) => Ok(Arc::new(builder.clone().build()?)),
+            StoreConfig::Azure(builder) => Ok(Arc::new(builder.clone().build()?)),
             StoreConfig::File { root, max_versions } => {
                 let mut builder = FileStore::builder(root).max_versions(*max_versions);
                 if access == Access::ReadOnly {
@@ -272,6 +276,12 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
                 stores.insert(name.clone(), StoreConfig::Aws(b));
                 continue;
             }
+            StoreSpec::Azure(a) => {
+                let builder = super::azure::builder(name, a, base)
+                    .map_err(|m| at(spec, &last_key(&m), &m))?;
+                stores.insert(name.clone(), StoreConfig::Azure(builder));
+                continue;
+            }
             StoreSpec::Vault(v) => {
                 let builder = super::vault::builder(name, v, base).map_err(|m| {
                     let key = m
@@ -388,6 +398,11 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
         }
         if s.path.trim().is_empty() {
             return Err(err("path", "must not be empty".into()));
+        }
+        if let Some(StoreConfig::Azure(_)) = stores.get(&s.store) {
+            // Key Vault names are restricted: refuse a bad path before anything runs.
+            rotation_azure::names::secret_name(&SecretPath::new(s.path.clone()))
+                .map_err(|e| err("path", e.message().trim_start_matches("path: ").to_owned()))?;
         }
         if matches!(&s.field, Some(f) if f.is_empty()) {
             return Err(err("field", "must not be empty".into()));

@@ -81,6 +81,28 @@ pub enum StoreSpec {
         /// Operation timeout, e.g. "30s".
         timeout: Option<String>,
     },
+    /// Azure Key Vault (credentials from the standard Azure chain, or a token variable).
+    Azure(Box<AzureSpec>),
+}
+
+/// `[stores.<name>]` with `kind = "azure"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSpec {
+    /// Vault URL (default `AZURE_KEYVAULT_URL`).
+    pub vault_url: Option<String>,
+    /// Extra CA certificate PEM (private endpoints).
+    pub ca_cert: Option<PathBuf>,
+    /// Per-request timeout (default "30s").
+    pub timeout: Option<String>,
+    /// Retries after throttling or unsent requests (default 3).
+    pub max_retries: Option<u32>,
+    /// Set `exp` on written versions to now + this, e.g. "90d".
+    pub expires_after: Option<String>,
+    /// Environment variable holding a bearer token, instead of the credential chain.
+    pub token_env: Option<String>,
+    /// Check the challenge's resource is a Key Vault domain (default true).
+    pub verify_challenge_resource: Option<bool>,
 }
 
 /// `[stores.<name>]` with `kind = "vault"`. Credentials never go in the file: the token comes

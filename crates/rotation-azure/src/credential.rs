@@ -1,0 +1,114 @@
+//! The standard Azure credential chain, in the order Azure's own `DefaultAzureCredential` used:
+//! environment (service principal secret), workload identity, managed identity, Azure CLI.
+//! azure_identity 1.0 ships the parts but no chain, so this is the chain.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::error::ErrorKind;
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+};
+use tokio::sync::Mutex;
+
+/// Tries each credential in turn; the first that yields a token is used from then on.
+#[derive(Debug)]
+pub struct ChainCredential {
+    links: Vec<(&'static str, Arc<dyn TokenCredential>)>,
+    chosen: Mutex<Option<usize>>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl ChainCredential {
+    /// The chain for this process's environment. Links that cannot apply (no `AZURE_CLIENT_SECRET`,
+    /// no federated token file) are left out rather than failing later.
+    pub fn from_env() -> azure_core::Result<Self> {
+        let mut links: Vec<(&'static str, Arc<dyn TokenCredential>)> = Vec::new();
+        if let (Some(tenant), Some(client), Some(secret)) = (
+            env("AZURE_TENANT_ID"),
+            env("AZURE_CLIENT_ID"),
+            env("AZURE_CLIENT_SECRET"),
+        ) {
+            let cred = ClientSecretCredential::new(&tenant, client, Secret::new(secret), None)?;
+            links.push(("environment (AZURE_CLIENT_SECRET)", cred));
+        }
+        if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+            links.push(("workload identity", WorkloadIdentityCredential::new(None)?));
+        }
+        links.push(("managed identity", ManagedIdentityCredential::new(None)?));
+        links.push(("Azure CLI", AzureCliCredential::new(None)?));
+        Ok(Self {
+            links,
+            chosen: Mutex::new(None),
+        })
+    }
+}
+
+#[async_trait]
+impl TokenCredential for ChainCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let mut chosen = self.chosen.lock().await;
+        if let Some(i) = *chosen {
+            return self.links[i].1.get_token(scopes, options).await;
+        }
+        let mut failures = Vec::new();
+        for (i, (name, cred)) in self.links.iter().enumerate() {
+            match cred.get_token(scopes, options.clone()).await {
+                Ok(token) => {
+                    tracing::debug!(credential = name, "azure: using credential");
+                    *chosen = Some(i);
+                    return Ok(token);
+                }
+                Err(e) => failures.push(format!("{name}: {e}")),
+            }
+        }
+        Err(azure_core::Error::with_message(
+            ErrorKind::Credential,
+            format!(
+                "no credential in the chain worked ({})",
+                failures.join("; ")
+            ),
+        ))
+    }
+}
+
+/// A bearer token obtained elsewhere (`az account get-access-token`, a CI step, a test), used as
+/// is until `expires_on`. The token is kept in azure_core's redacting [`Secret`].
+#[derive(Debug, Clone)]
+pub struct StaticTokenCredential {
+    token: Secret,
+    expires_on: time::OffsetDateTime,
+}
+
+impl StaticTokenCredential {
+    /// A token believed valid for `valid_for`.
+    pub fn new(token: impl Into<String>, valid_for: std::time::Duration) -> Self {
+        Self {
+            token: Secret::new(token.into()),
+            expires_on: time::OffsetDateTime::now_utc() + valid_for,
+        }
+    }
+}
+
+#[async_trait]
+impl TokenCredential for StaticTokenCredential {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        Ok(AccessToken::new(
+            self.token.secret().to_owned(),
+            self.expires_on,
+        ))
+    }
+}
