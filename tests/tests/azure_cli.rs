@@ -108,3 +108,20 @@ fn a_path_key_vault_cannot_name_is_a_config_error() {
     );
     assert!(server.requests().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn two_ids_naming_one_key_vault_secret_are_a_config_error() {
+    let server = KeyVaultServer::start();
+    let one = config(&server, "team/db", "cat >/dev/null");
+    let two = format!(
+        "{one}\n[[secrets]]\nid = \"db2\"\nstore = \"kv\"\npath = \"Team-DB\"\npolicy = \"default\"\n"
+    );
+    let sandbox = Sandbox::new(&two);
+    std::fs::write(sandbox.path().join("ca.pem"), server.ca_pem()).expect("ca");
+    let mut cmd = sandbox.command(&["config", "check"]);
+    cmd.env("ROTATION_TEST_KV_TOKEN", "test-token");
+    let out = rotation_e2e::run_command(cmd, None);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("same Key Vault secret"), "{stderr}");
+}

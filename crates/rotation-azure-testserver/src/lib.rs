@@ -192,7 +192,13 @@ impl KeyVaultServer {
     /// Creates a new version with `value` only, like `PUT /secrets/{name}`; returns its id.
     /// Panics if `name` is invalid or soft-deleted.
     pub fn put(&self, name: &str, value: &str) -> String {
-        self.shared.with_state(|s| s.put(name, value))
+        self.put_tagged(name, value, &[])
+    }
+
+    /// Like [`KeyVaultServer::put`], with tags.
+    pub fn put_tagged(&self, name: &str, value: &str, tags: &[(&str, &str)]) -> String {
+        let tags = tag_map(tags);
+        self.shared.with_state(|s| s.put(name, value, tags))
     }
 
     /// Sets `attributes.enabled` of one version, like a PATCH. Panics if there is no such version.
@@ -238,7 +244,13 @@ impl KeyVaultServer {
     /// been answered from the old state, a new version with `value` is created before the
     /// server handles any further request.
     pub fn write_after_next_get(&self, name: &str, value: &str) {
-        let armed = (name.to_ascii_lowercase(), value.to_owned());
+        self.write_after_next_get_tagged(name, value, &[]);
+    }
+
+    /// Like [`KeyVaultServer::write_after_next_get`], with tags on the racing version (e.g. a
+    /// rotation id, to imitate a retried write of the client's own landing late).
+    pub fn write_after_next_get_tagged(&self, name: &str, value: &str, tags: &[(&str, &str)]) {
+        let armed = (name.to_ascii_lowercase(), value.to_owned(), tag_map(tags));
         self.shared.with_state(|s| s.race = Some(armed));
     }
 
@@ -246,6 +258,12 @@ impl KeyVaultServer {
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.with_state(|s| s.records.clone())
     }
+}
+
+fn tag_map(tags: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    tags.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 impl Drop for KeyVaultServer {

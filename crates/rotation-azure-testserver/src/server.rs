@@ -148,10 +148,11 @@ fn process(
         let armed = st
             .race
             .as_ref()
-            .is_some_and(|(n, _)| *n == model::key(name));
-        if let Some((_, value)) = armed.then(|| st.race.take()).flatten() {
+            .is_some_and(|(n, _, _)| *n == model::key(name));
+        if let Some((_, value, tags)) = armed.then(|| st.race.take()).flatten() {
             let new = NewVersion {
                 value,
+                tags: (!tags.is_empty()).then_some(tags),
                 ..NewVersion::default()
             };
             // A soft-deleted name refuses the write, as it would refuse the racing client.

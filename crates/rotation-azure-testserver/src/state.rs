@@ -3,6 +3,7 @@
 //! One `std` mutex guards everything, and a request is handled entirely under it, so each
 //! request sees and leaves a consistent vault and the log order is the handling order.
 
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
 
@@ -38,8 +39,8 @@ pub(crate) struct State {
     pub denied: BTreeSet<Op>,
     /// Requests still to throttle, and the `Retry-After` seconds.
     pub throttle: Option<(usize, u64)>,
-    /// Armed race: (lowercase name, value to write after the next GET of the latest).
-    pub race: Option<(String, String)>,
+    /// Armed race: (lowercase name, value and tags to write after the next GET of the latest).
+    pub race: Option<(String, String, BTreeMap<String, String>)>,
     pub records: Vec<RequestRecord>,
 }
 
@@ -65,10 +66,11 @@ impl Shared {
 }
 
 impl State {
-    pub fn put(&mut self, name: &str, value: &str) -> String {
+    pub fn put(&mut self, name: &str, value: &str, tags: BTreeMap<String, String>) -> String {
         assert!(model::valid_name(name), "invalid secret name {name:?}");
         let new = NewVersion {
             value: value.to_owned(),
+            tags: (!tags.is_empty()).then_some(tags),
             ..NewVersion::default()
         };
         match self.vault.add_version(name, new) {

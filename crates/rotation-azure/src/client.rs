@@ -1,5 +1,6 @@
 //! A thin layer over the SDK's `SecretClient`: the calls the store makes, with our own retry
-//! loop (429 and 503 honour `Retry-After`; requests that never left are retried with backoff)
+//! loop (429 after `Retry-After`; requests that never left are retried with backoff; a 503 or a
+//! timeout may have been applied, so they are not retried here)
 //! and version bundles whose values are zeroizing [`SecretValue`]s.
 //!
 //! The SDK's own retries are switched off: they retry ambiguous writes and, with the defaults,
@@ -128,9 +129,7 @@ impl Kv {
             };
             let backoff = self.retry.backoff * 2u32.saturating_pow(attempt);
             let wait = match errors::reply(&err) {
-                Some(r) if r.status == 429 || r.status == 503 => {
-                    Some(r.retry_after.unwrap_or(backoff))
-                }
+                Some(r) if r.status == 429 => Some(r.retry_after.unwrap_or(backoff)),
                 None if errors::not_sent(&err) => Some(backoff),
                 _ => None,
             };
@@ -243,6 +242,27 @@ impl Kv {
         })
         .await
         .map_err(|e| errors::map(Op::List, name, &e))
+    }
+
+    /// Some version's properties (the first the listing returns), or `None` if there is none.
+    pub async fn any_version(&self, name: &str) -> Result<Option<Bundle>> {
+        let res = self
+            .retrying(|| async {
+                let options = SecretClientListSecretPropertiesVersionsOptions {
+                    maxresults: Some(1),
+                    ..Default::default()
+                };
+                let mut pager = self
+                    .client
+                    .list_secret_properties_versions(name, Some(options))?;
+                pager.try_next().await
+            })
+            .await;
+        match res {
+            Ok(item) => Ok(item.map(properties)),
+            Err(e) if errors::is_not_found(&e) => Ok(None),
+            Err(e) => Err(errors::map(Op::List, name, &e)),
+        }
     }
 
     /// Whether `name` is soft-deleted (recoverable). Unknown (e.g. no permission to look) is

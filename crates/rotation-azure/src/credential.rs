@@ -1,4 +1,4 @@
-//! The standard Azure credential chain, in the order Azure's own `DefaultAzureCredential` used:
+//! The standard Azure credential chain, as Azure's own `DefaultAzureCredential` picks it:
 //! environment (service principal secret), workload identity, managed identity, Azure CLI.
 //! azure_identity 1.0 ships the parts but no chain, so this is the chain.
 
@@ -25,8 +25,11 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl ChainCredential {
-    /// The chain for this process's environment. Links that cannot apply (no `AZURE_CLIENT_SECRET`,
-    /// no federated token file) are left out rather than failing later.
+    /// The chain for this process's environment, as Azure's `DefaultAzureCredential` picks it:
+    /// a service principal in the environment (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+    /// `AZURE_CLIENT_SECRET`) or a workload identity (`AZURE_FEDERATED_TOKEN_FILE`) is used alone
+    /// when configured, so a passing failure of it never falls back to another identity;
+    /// otherwise managed identity, then the Azure CLI login.
     pub fn from_env() -> azure_core::Result<Self> {
         let mut links: Vec<(&'static str, Arc<dyn TokenCredential>)> = Vec::new();
         if let (Some(tenant), Some(client), Some(secret)) = (
@@ -36,12 +39,12 @@ impl ChainCredential {
         ) {
             let cred = ClientSecretCredential::new(&tenant, client, Secret::new(secret), None)?;
             links.push(("environment (AZURE_CLIENT_SECRET)", cred));
-        }
-        if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        } else if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
             links.push(("workload identity", WorkloadIdentityCredential::new(None)?));
+        } else {
+            links.push(("managed identity", ManagedIdentityCredential::new(None)?));
+            links.push(("Azure CLI", AzureCliCredential::new(None)?));
         }
-        links.push(("managed identity", ManagedIdentityCredential::new(None)?));
-        links.push(("Azure CLI", AzureCliCredential::new(None)?));
         Ok(Self {
             links,
             chosen: Mutex::new(None),

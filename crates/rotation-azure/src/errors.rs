@@ -111,6 +111,10 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
                 ErrorKind::Temporary,
                 format!("{on}: the request did not complete: {err}"),
             ),
+            AzureKind::Credential if transient_cause(err) => Error::new(
+                ErrorKind::Temporary,
+                format!("{on}: the token endpoint did not answer: {err}"),
+            ),
             AzureKind::Credential => Error::new(
                 ErrorKind::Unauthenticated,
                 format!("{on}: no credential could get a token: {err}"),
@@ -156,7 +160,7 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
             format!("{on}: the secret is being deleted ({code})"),
         ),
         (409, ..) => (ErrorKind::Conflict, format!("{on}: conflict ({code})")),
-        (429, ..) => (
+        (408 | 429, ..) => (
             ErrorKind::Temporary,
             format!("{on}: throttled by the service ({code})"),
         ),
@@ -167,6 +171,34 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
         _ => (ErrorKind::InvalidValue, format!("{on}: refused ({code})")),
     };
     Error::new(kind, message)
+}
+
+/// Whether a credential failure was caused by the network or a busy token endpoint (worth a
+/// retry), rather than by a credential that is missing or refused.
+fn transient_cause(err: &azure_core::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(c) = cause {
+        if let Some(inner) = c.downcast_ref::<azure_core::Error>() {
+            let transient = match inner.kind() {
+                AzureKind::Connection | AzureKind::Io => true,
+                AzureKind::HttpResponse { status, .. } => {
+                    let code = u16::from(*status);
+                    code == 408 || code == 429 || code >= 500
+                }
+                _ => false,
+            };
+            if transient {
+                return true;
+            }
+        }
+        if let Some(r) = c.downcast_ref::<reqwest::Error>()
+            && (r.is_connect() || r.is_timeout())
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Whether `err` says the addressed version is disabled.

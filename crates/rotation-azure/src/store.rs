@@ -9,11 +9,14 @@
 //!   `rotation-status = promoted | discarded`) once promoted or discarded, so its value cannot
 //!   be read afterwards without re-enabling it.
 //! - **Promote / write** = set the secret with the new value, the current version's content
-//!   type and user tags, plus `rotation-id`, `rotated-at` and `rotation-previous` (the version it
-//!   replaces). Key Vault cannot refuse a stale write, so the store lists the versions, checks
-//!   that the latest is still the version the rotation started from, writes, and lists again:
-//!   a version that appeared in between is a concurrent writer. Its value is made current again
-//!   if ours landed on top of it, our version is disabled, and the call fails with `Conflict`.
+//!   type and user tags, plus `rotation-id` and `rotation-previous` (the version it replaces).
+//!   Key Vault cannot refuse a stale write, so the store lists the versions, checks that the
+//!   latest is still the version the rotation started from, writes, and lists again: a version
+//!   that appeared in between and was not written by this rotation (a retried PUT can land
+//!   twice) is a concurrent writer. If ours landed on top of it, ours is first marked
+//!   `rotation-status = conflict:<their version>`, then their value is set again and ours is
+//!   disabled; the call fails with `Conflict`. The mark makes the repair resumable: every read of
+//!   the latest version finishes an interrupted repair before anything else happens.
 //! - **Restore** = set the old value again (a new version tagged `rotation-restored-from`);
 //!   history is never deleted. `rotation-previous` of the restored version is carried over, so
 //!   "previous" after an undo is what preceded the restored value.
@@ -23,7 +26,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
 use rotation_core::{
     Capabilities, Error, ErrorKind, Result, RotationId, SecretPath, SecretStore, SecretValue,
     VersionId, VersionInfo, VersionState, VersionedSecret,
@@ -41,13 +43,24 @@ pub const TAG_ROTATION: &str = "rotation-id";
 pub const TAG_PREVIOUS: &str = "rotation-previous";
 /// Tag: the version whose value a restore brought back.
 pub const TAG_RESTORED: &str = "rotation-restored-from";
-/// Tag: when the engine wrote the version (RFC 3339).
-pub const TAG_AT: &str = "rotated-at";
 /// Tag on companion versions: the secret they belong to.
 pub const TAG_FOR: &str = "rotation-pending-for";
-/// Tag on companion versions and superseded writes: `staged`, `promoted`, `discarded`, `conflict`.
+/// Tag on companion versions (`staged`, `promoted`, `discarded`) and on a write that overwrote
+/// a concurrent writer (`conflict:<their version>`).
 pub const TAG_STATUS: &str = "rotation-status";
-
+/// Every tag the store owns; other tags are the user's and are carried over.
+const OWN_TAGS: [&str; 5] = [
+    TAG_ROTATION,
+    TAG_PREVIOUS,
+    TAG_RESTORED,
+    TAG_FOR,
+    TAG_STATUS,
+];
+/// Key Vault's limit of tags per version.
+const MAX_TAGS: usize = 15;
+/// Tags a write of the engine may add: two identifying ones and the conflict mark.
+const RESERVED_TAGS: usize = 3;
+const CONFLICT: &str = "conflict:";
 /// Key Vault as a rotation store.
 pub struct AzureStore {
     kv: Kv,
@@ -65,7 +78,47 @@ impl fmt::Debug for AzureStore {
 }
 
 fn is_ours(tag: &str) -> bool {
-    tag.starts_with("rotation-") || tag == TAG_AT
+    OWN_TAGS.contains(&tag)
+}
+
+/// Refuse before anything changes if the user's tags leave no room for ours.
+fn check_tags(name: &str, base: &Bundle) -> Result<()> {
+    let user = base.tags.keys().filter(|k| !is_ours(k)).count();
+    if user > MAX_TAGS - RESERVED_TAGS {
+        return Err(Error::invalid_value(format!(
+            "azure: {name} has {user} tags of its own; Key Vault allows {MAX_TAGS} per version and              rotation needs {RESERVED_TAGS}: remove at least {}",
+            user - (MAX_TAGS - RESERVED_TAGS)
+        )));
+    }
+    Ok(())
+}
+
+/// A version tag that names a version, validated (it goes into a URL path).
+fn version_tag<'a>(b: &'a Bundle, tag: &str) -> Option<&'a str> {
+    b.tag(tag).filter(|v| is_version_id(v))
+}
+
+/// The concurrent version a write of ours overwrote, if it is marked so.
+fn overwrote(b: &Bundle) -> Option<&str> {
+    b.tag(TAG_STATUS)?
+        .strip_prefix(CONFLICT)
+        .filter(|v| is_version_id(v))
+}
+
+/// Which versions one logical write may have produced (a retried PUT can land twice).
+#[derive(Clone, Copy)]
+enum Writer<'a> {
+    Rotation(&'a str),
+    Restore(&'a str),
+}
+
+impl Writer<'_> {
+    fn made(self, b: &Bundle) -> bool {
+        match self {
+            Writer::Rotation(rid) => b.tag(TAG_ROTATION) == Some(rid),
+            Writer::Restore(v) => b.tag(TAG_RESTORED) == Some(v),
+        }
+    }
 }
 
 /// The user's tags of `base` (ours removed) plus `ours`.
@@ -78,10 +131,6 @@ fn tags_from(base: &Bundle, ours: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect();
     tags.extend(ours.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     tags
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn check_size(value: &SecretValue) -> Result<()> {
@@ -120,10 +169,23 @@ impl AzureStore {
         }
     }
 
+    /// The latest version of `name`, after finishing an interrupted conflict repair.
+    async fn latest(&self, name: &str) -> Result<Fetched> {
+        let fetched = self.kv.get(name, None).await?;
+        if let Fetched::Found(b) = &fetched
+            && let Some(theirs) = overwrote(b)
+        {
+            let theirs = theirs.to_owned();
+            self.repair(name, b, &theirs).await?;
+            return self.kv.get(name, None).await;
+        }
+        Ok(fetched)
+    }
+
     /// The latest version of `name`, with clear errors for a missing, soft-deleted or disabled
     /// secret.
     async fn current(&self, name: &str) -> Result<Bundle> {
-        match self.kv.get(name, None).await? {
+        match self.latest(name).await? {
             Fetched::Found(b) => Ok(b),
             Fetched::Disabled => Err(Error::invalid_value(format!(
                 "azure: the latest version of {name} is disabled (403 SecretDisabled): readers \
@@ -151,19 +213,25 @@ impl AzureStore {
         let comp = companion(name);
         match self.kv.get(&comp, None).await? {
             Fetched::Found(b) if b.enabled => {
-                if !b.tag(TAG_FOR).is_some_and(|f| f.eq_ignore_ascii_case(name)) {
-                    return Err(Error::config(
-                        "path",
-                        format!(
-                            "azure: {comp} exists but is not the rotation companion of {name} (no \
-                             {TAG_FOR} tag naming it); rename that secret"
-                        ),
-                    ));
-                }
+                self.check_owner(name, &b)?;
                 Ok(Some(b))
             }
             Fetched::Found(_) | Fetched::Missing | Fetched::Disabled => Ok(None),
         }
+    }
+
+    fn check_owner(&self, name: &str, b: &Bundle) -> Result<()> {
+        if b.tag(TAG_FOR).is_some_and(|f| f.eq_ignore_ascii_case(name)) {
+            return Ok(());
+        }
+        Err(Error::config(
+            "path",
+            format!(
+                "azure: {} exists but is not the rotation companion of {name} (no {TAG_FOR} tag \
+                 naming it); rename that secret",
+                companion(name)
+            ),
+        ))
     }
 
     async fn pending_of(&self, name: &str, rid: &RotationId) -> Result<Option<Bundle>> {
@@ -189,11 +257,41 @@ impl AzureStore {
         }
     }
 
+    /// Ours (`marked`, the latest version, tagged `conflict:<theirs>`) overwrote `theirs`: set
+    /// their value again and disable ours. Idempotent; resumed by [`Self::latest`].
+    async fn repair(&self, name: &str, marked: &Bundle, theirs: &str) -> Result<String> {
+        let mut their = match self.kv.get(name, Some(theirs)).await? {
+            Fetched::Found(b) => b,
+            Fetched::Missing | Fetched::Disabled => {
+                // Theirs can no longer be read: ours stands, unmarked.
+                let mut tags = marked.tags.clone();
+                tags.remove(TAG_STATUS);
+                self.kv.update(name, &marked.version, true, &tags).await?;
+                return Ok(marked.version.clone());
+            }
+        };
+        let value = their.take_value(name)?;
+        let mut tags = their.tags.clone();
+        tags.remove(TAG_STATUS);
+        if tags.len() < MAX_TAGS {
+            tags.insert(TAG_RESTORED.to_owned(), theirs.to_owned());
+        }
+        let back = self
+            .kv
+            .set(name, &value, their.content_type.as_deref(), &tags, None)
+            .await?;
+        self.kv
+            .update(name, &marked.version, false, &marked.tags)
+            .await?;
+        Ok(back.version)
+    }
+
     /// Write `value` as the new latest version of `name`, then look for a concurrent writer:
-    /// any version that is neither in `before` nor ours.
+    /// a version in neither `before` nor made by `writer`. Returns the version now current.
     async fn commit(
         &self,
         name: &str,
+        writer: Writer<'_>,
         value: &SecretValue,
         content_type: Option<&str>,
         tags: BTreeMap<String, String>,
@@ -208,51 +306,71 @@ impl AzureStore {
             .set(name, value, content_type, &tags, expires)
             .await?;
         let after = self.kv.versions(name).await?;
-        let mut intruders: Vec<&Bundle> = after
+        let new: Vec<&Bundle> = after
             .iter()
             .filter(|v| v.version != written.version && !before.contains(&v.version))
             .collect();
-        if intruders.is_empty() {
+        let mut intruders: Vec<&&Bundle> = new.iter().filter(|v| !writer.made(v)).collect();
+        if new.is_empty() {
             return Ok(written.version);
+        }
+        // Something besides our PUT appeared: which version is on top decides.
+        let Fetched::Found(top) = self.kv.get(name, None).await? else {
+            return Err(Error::conflict(format!(
+                "azure: the latest version of {name} changed to an unreadable one during the write"
+            )));
+        };
+        let on_top = top.version == written.version || writer.made(&top);
+        if intruders.is_empty() {
+            // Only duplicates of our own write (a retried PUT that landed twice).
+            return Ok(if on_top { top.version } else { written.version });
         }
         intruders.sort_by_key(|v| std::cmp::Reverse(v.created));
-        let theirs = intruders[0];
-        let on_top = matches!(self.kv.get(name, None).await?, Fetched::Found(l) if l.version == written.version);
+        let theirs = intruders[0].version.clone();
+        let ours: Vec<&Bundle> = std::iter::once(&written)
+            .chain(new.iter().copied().filter(|v| writer.made(v)))
+            .collect();
         if !on_top {
-            self.retire(name, &written, "conflict").await?;
+            for b in ours {
+                self.retire(name, b, "conflict").await?;
+            }
             return Err(Error::conflict(format!(
-                "azure: a concurrent writer created version {} of {name} after this write \
+                "azure: a concurrent writer created version {theirs} of {name} after this write \
                  (version {}, now disabled); theirs stays current",
-                theirs.version, written.version
+                written.version
             )));
         }
-        // Ours landed on top of theirs: bring their value back, then retire ours.
-        let Fetched::Found(mut their) = self.kv.get(name, Some(&theirs.version)).await? else {
-            // A disabled (unreadable) concurrent version was never visible to readers: ours stands.
-            tracing::warn!(secret = name, version = %theirs.version, "azure: a disabled version appeared during the write");
-            return Ok(written.version);
-        };
-        let their_value = their.take_value(name)?;
-        let back = tags_from(&their, &[(TAG_RESTORED, &theirs.version), (TAG_AT, &now())]);
-        let mut back_tags = their.tags.clone();
-        back_tags.extend(back);
-        let restored = self
-            .kv
-            .set(
-                name,
-                &their_value,
-                their.content_type.as_deref(),
-                &back_tags,
-                None,
-            )
+        if !matches!(self.kv.get(name, Some(&theirs)).await?, Fetched::Found(_)) {
+            // A disabled (unreadable) concurrent version was never visible to readers.
+            tracing::warn!(secret = name, version = %theirs, "azure: a disabled version appeared during the write");
+            return Ok(top.version);
+        }
+        // Mark first, so that a failure or crash from here on is finished by the next read.
+        let mut marked = top;
+        marked
+            .tags
+            .insert(TAG_STATUS.to_owned(), format!("{CONFLICT}{theirs}"));
+        self.kv
+            .update(name, &marked.version, true, &marked.tags)
             .await?;
-        self.retire(name, &written, "conflict").await?;
+        let back = self.repair(name, &marked, &theirs).await?;
+        for b in ours.into_iter().filter(|b| b.version != marked.version) {
+            self.retire(name, b, "conflict").await?;
+        }
         Err(Error::conflict(format!(
-            "azure: a concurrent writer created version {} of {name} between the check and this \
-             write; its value is current again (version {}), this write (version {}) is disabled",
-            theirs.version, restored.version, written.version
+            "azure: a concurrent writer created version {theirs} of {name} between the check and \
+             this write; its value is current again (version {back}), this write (version {}) is \
+             disabled",
+            marked.version
         )))
     }
+}
+
+fn tag_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[async_trait]
@@ -280,7 +398,7 @@ impl SecretStore for AzureStore {
     async fn read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
         let name = secret_name(path)?;
         let cur = self.current(&name).await?;
-        let Some(prev) = cur.tag(TAG_PREVIOUS) else {
+        let Some(prev) = version_tag(&cur, TAG_PREVIOUS) else {
             return Ok(None);
         };
         match self.kv.get(&name, Some(prev)).await? {
@@ -336,36 +454,42 @@ impl SecretStore for AzureStore {
         value: &SecretValue,
     ) -> Result<VersionId> {
         let name = secret_name(path)?;
+        let rid = rotation_id.as_str();
         check_size(value)?;
-        self.current(&name).await?;
-        if let Some(b) = self.pending_slot(&name).await? {
-            if b.tag(TAG_ROTATION) == Some(rotation_id.as_str()) {
+        // Promotion must not fail on the tag limit after the target has changed: check now.
+        check_tags(&name, &self.current(&name).await?)?;
+        let comp = companion(&name);
+        match self.pending_slot(&name).await? {
+            Some(b) if b.tag(TAG_ROTATION) == Some(rid) => {
                 return Ok(VersionId::new(b.version)); // idempotent: the first value wins
             }
-            return Err(Error::new(
-                ErrorKind::InProgress,
-                format!(
-                    "azure: another rotation ({}) has a pending value for {name} in {}; finish it \
-                     (`rotation recover`) or disable that version",
-                    b.tag(TAG_ROTATION).unwrap_or("unknown"),
-                    companion(&name)
-                ),
-            ));
+            Some(b) => return Err(Self::in_progress(&name, &b)),
+            None => {
+                // Never write into someone else's secret that happens to have the name.
+                if let Some(any) = self.kv.any_version(&comp).await? {
+                    self.check_owner(&name, &any)?;
+                }
+            }
         }
-        let tags: BTreeMap<String, String> = [
-            (TAG_ROTATION, rotation_id.as_str()),
+        let tags = tag_map(&[
+            (TAG_ROTATION, rid),
             (TAG_FOR, name.as_str()),
             (TAG_STATUS, "staged"),
-            (TAG_AT, &now()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let staged = self
-            .kv
-            .set(&companion(&name), value, None, &tags, None)
-            .await?;
-        Ok(VersionId::new(staged.version))
+        ]);
+        let staged = self.kv.set(&comp, value, None, &tags, None).await?;
+        // Two stagers at once (another deployment, or two ids naming one secret): one slot.
+        match self.kv.get(&comp, None).await? {
+            Fetched::Found(top) if top.tag(TAG_ROTATION) == Some(rid) => {
+                Ok(VersionId::new(top.version))
+            }
+            Fetched::Found(top) => {
+                self.retire(&comp, &staged, "discarded").await?;
+                Err(Self::in_progress(&name, &top))
+            }
+            Fetched::Missing | Fetched::Disabled => Err(Error::conflict(format!(
+                "azure: the pending value just staged in {comp} is no longer the latest version"
+            ))),
+        }
     }
 
     async fn promote(
@@ -398,17 +522,13 @@ impl SecretStore for AzureStore {
                 cur.version
             )));
         }
+        check_tags(&name, &cur)?;
         let value = pending.take_value(&name)?;
-        let tags = tags_from(
-            &cur,
-            &[
-                (TAG_ROTATION, rid),
-                (TAG_PREVIOUS, &cur.version),
-                (TAG_AT, &now()),
-            ],
-        );
+        let tags = tags_from(&cur, &[(TAG_ROTATION, rid), (TAG_PREVIOUS, &cur.version)]);
+        let writer = Writer::Rotation(rid);
+        let content_type = cur.content_type.as_deref();
         let version = self
-            .commit(&name, &value, cur.content_type.as_deref(), tags, &before)
+            .commit(&name, writer, &value, content_type, tags, &before)
             .await?;
         self.retire(&companion(&name), &pending, "promoted").await?;
         Ok(VersionId::new(version))
@@ -433,8 +553,7 @@ impl SecretStore for AzureStore {
         let rid = rotation_id.as_str();
         check_size(value)?;
         let before = self.version_ids(&name).await?;
-        let fetched = self.kv.get(&name, None).await?;
-        let base = match (fetched, expected_current) {
+        let base = match (self.latest(&name).await?, expected_current) {
             (Fetched::Found(cur), _) if cur.tag(TAG_ROTATION) == Some(rid) => {
                 return Ok(VersionId::new(cur.version));
             }
@@ -455,27 +574,16 @@ impl SecretStore for AzureStore {
             (Fetched::Missing, Some(_)) => return Err(self.missing(&name).await),
         };
         let (tags, content_type) = match &base {
-            Some(cur) => (
-                tags_from(
-                    cur,
-                    &[
-                        (TAG_ROTATION, rid),
-                        (TAG_PREVIOUS, &cur.version),
-                        (TAG_AT, &now()),
-                    ],
-                ),
-                cur.content_type.as_deref(),
-            ),
-            None => (
-                [(TAG_ROTATION, rid), (TAG_AT, &now())]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-                None,
-            ),
+            Some(cur) => {
+                check_tags(&name, cur)?;
+                let tags = tags_from(cur, &[(TAG_ROTATION, rid), (TAG_PREVIOUS, &cur.version)]);
+                (tags, cur.content_type.as_deref())
+            }
+            None => (tag_map(&[(TAG_ROTATION, rid)]), None),
         };
+        let writer = Writer::Rotation(rid);
         let version = self
-            .commit(&name, value, content_type, tags, &before)
+            .commit(&name, writer, value, content_type, tags, &before)
             .await?;
         Ok(VersionId::new(version))
     }
@@ -517,16 +625,23 @@ impl SecretStore for AzureStore {
                 )));
             }
         };
+        check_tags(&name, &old)?;
         let value = old.take_value(&name)?;
-        let at = now();
-        let mut ours = vec![(TAG_RESTORED, v), (TAG_AT, at.as_str())];
-        let previous = old.tag(TAG_PREVIOUS).map(str::to_owned);
-        if let Some(p) = &previous {
+        let mut ours = vec![(TAG_RESTORED, v)];
+        if let Some(p) = version_tag(&old, TAG_PREVIOUS) {
             ours.push((TAG_PREVIOUS, p));
         }
         let tags = tags_from(&old, &ours);
+        let content_type = old.content_type.as_deref();
         let restored = self
-            .commit(&name, &value, old.content_type.as_deref(), tags, &before)
+            .commit(
+                &name,
+                Writer::Restore(v),
+                &value,
+                content_type,
+                tags,
+                &before,
+            )
             .await?;
         Ok(VersionId::new(restored))
     }
@@ -534,8 +649,13 @@ impl SecretStore for AzureStore {
     async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
         let name = secret_name(path)?;
         let cur = self.current(&name).await?;
-        let previous = cur.tag(TAG_PREVIOUS).map(str::to_owned);
-        let rotation_of = |b: &Bundle| b.tag(TAG_ROTATION).and_then(|r| RotationId::parse(r).ok());
+        let previous = version_tag(&cur, TAG_PREVIOUS).map(str::to_owned);
+        // A write marked as having overwritten someone did not land as a rotation.
+        let rotation_of = |b: &Bundle| {
+            b.tag(TAG_ROTATION)
+                .filter(|_| overwrote(b).is_none())
+                .and_then(|r| RotationId::parse(r).ok())
+        };
         let created = |b: &Bundle| chrono::DateTime::from_timestamp(b.created, 0);
         let mut out: Vec<(i64, VersionInfo)> = self
             .kv
@@ -581,5 +701,19 @@ impl SecretStore for AzureStore {
         };
         out.sort_by_key(|(created, info)| (std::cmp::Reverse(*created), rank(info.state)));
         Ok(out.into_iter().map(|(_, info)| info).collect())
+    }
+}
+
+impl AzureStore {
+    fn in_progress(name: &str, pending: &Bundle) -> Error {
+        Error::new(
+            ErrorKind::InProgress,
+            format!(
+                "azure: another rotation ({}) has a pending value for {name} in {}; finish it \
+                 (`rotation recover`) or disable that version",
+                pending.tag(TAG_ROTATION).unwrap_or("unknown"),
+                companion(name)
+            ),
+        )
     }
 }

@@ -96,7 +96,11 @@ async fn a_writer_between_the_check_and_the_write_is_a_conflict_and_keeps_its_va
         );
         let ours: Vec<_> = versions
             .iter()
-            .filter(|v| v.tags.get(TAG_STATUS).map(String::as_str) == Some("conflict"))
+            .filter(|v| {
+                v.tags
+                    .get(TAG_STATUS)
+                    .is_some_and(|s| s.starts_with("conflict"))
+            })
             .collect();
         assert_eq!(ours.len(), 1, "{strategy:?}: our write is retired");
         assert!(!ours[0].enabled);
@@ -398,4 +402,106 @@ async fn errors_and_debug_output_never_carry_values() {
         assert!(!p.contains(secret), "value leaked: {p}");
         assert!(!p.contains(&big[..100]), "value leaked");
     }
+}
+
+#[tokio::test]
+async fn a_late_duplicate_of_our_own_write_is_not_a_concurrent_writer() {
+    let server = rotation_azure_testserver::shared();
+    let store = common::store(server);
+    let name = unique("duplicate");
+    server.put(&name, "old");
+    let path = SecretPath::new(&name);
+    let start = store.read_current(&path).await.expect("read");
+    let rid = RotationId::generate();
+    // Our own earlier attempt (a PUT that timed out) lands right after the check.
+    server.write_after_next_get_tagged(&name, "new", &[(TAG_ROTATION, rid.as_str())]);
+    let v = store
+        .write_current(&path, &rid, &SecretValue::from("new"), Some(&start.version))
+        .await
+        .expect("our duplicate is not a conflict");
+    let current = store.read_current(&path).await.expect("read");
+    assert_eq!((current.version, current.value.expose()), (v, &b"new"[..]));
+}
+
+#[tokio::test]
+async fn an_interrupted_conflict_repair_is_finished_by_the_next_read() {
+    let server = rotation_azure_testserver::shared();
+    let store = common::store(server);
+    let name = unique("repair");
+    server.put(&name, "old");
+    let theirs = server.put(&name, "theirs");
+    // What a crash right after marking leaves: ours on top, marked as having overwritten theirs.
+    let marked = format!("conflict:{theirs}");
+    let rid = RotationId::generate();
+    server.put_tagged(
+        &name,
+        "ours",
+        &[(TAG_ROTATION, rid.as_str()), (TAG_STATUS, marked.as_str())],
+    );
+    let path = SecretPath::new(&name);
+    let current = store.read_current(&path).await.expect("read");
+    assert_eq!(current.value.expose(), b"theirs");
+    let versions = store.list_versions(&path).await.expect("list");
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.rotation_id.as_ref() != Some(&rid)),
+        "our write does not count as landed"
+    );
+    let ours = server.versions(&name);
+    assert!(!ours[2].enabled, "ours is disabled");
+    assert_eq!(ours.len(), 4, "repaired once");
+}
+
+#[tokio::test]
+async fn too_many_user_tags_fail_before_the_target_changes() {
+    let server = rotation_azure_testserver::shared();
+    let store = common::store(server);
+    let name = unique("tags");
+    let tags: Vec<(String, String)> = (0..13).map(|i| (format!("t{i}"), "x".to_owned())).collect();
+    let refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    server.put_tagged(&name, "old", &refs);
+    let err = store
+        .stage(
+            &SecretPath::new(&name),
+            &RotationId::generate(),
+            &SecretValue::from("new"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidValue, "{err}");
+    assert!(
+        err.message().contains("13 tags") && err.message().contains("15"),
+        "{err}"
+    );
+    assert!(
+        server
+            .versions(&format!("{name}-rotation-pending"))
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_secret_with_the_companion_name_is_never_written() {
+    let server = rotation_azure_testserver::shared();
+    let store = common::store(server);
+    let name = unique("foreign");
+    server.put(&name, "old");
+    let comp = format!("{name}-rotation-pending");
+    let v = server.put(&comp, "someone else's");
+    server.set_enabled(&comp, &v, false);
+    let err = store
+        .stage(
+            &SecretPath::new(&name),
+            &RotationId::generate(),
+            &SecretValue::from("new"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    assert!(
+        err.message().contains("not the rotation companion"),
+        "{err}"
+    );
+    assert_eq!(server.versions(&comp).len(), 1);
 }

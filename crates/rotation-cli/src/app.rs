@@ -10,8 +10,8 @@ use rotation_state_sqlite::SqliteStateStore;
 use crate::fault::AbortingJournal;
 
 use crate::cli::{Global, OutputFormat};
-use crate::config::{self, Resolved};
 use crate::exit::CliError;
+use rotation_config::{self as config, Resolved};
 
 /// Per-invocation context.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Context {
         cfg: &Resolved,
     ) -> Result<Arc<SqliteStateStore>, CliError> {
         let state = self.state(cfg)?;
-        crate::schedules::reconcile(cfg, &*state, chrono::Utc::now()).await?;
+        rotation_config::schedules::reconcile(cfg, &*state, chrono::Utc::now()).await?;
         Ok(state)
     }
 

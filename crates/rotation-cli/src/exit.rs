@@ -50,8 +50,8 @@ impl From<rotation_core::Error> for CliError {
     }
 }
 
-impl From<crate::config::ConfigError> for CliError {
-    fn from(err: crate::config::ConfigError) -> Self {
+impl From<rotation_config::ConfigError> for CliError {
+    fn from(err: rotation_config::ConfigError) -> Self {
         Self::usage(err)
     }
 }

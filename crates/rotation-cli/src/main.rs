@@ -4,11 +4,9 @@
 mod app;
 mod cli;
 mod commands;
-mod config;
 mod exit;
 mod fault;
 mod output;
-mod schedules;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -25,7 +25,7 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let mut advisories = Vec::new();
     for entry in &cfg.secrets {
-        let Ok(binding) = cfg.bind_one(entry, crate::config::Access::ReadOnly) else {
+        let Ok(binding) = cfg.bind_one(entry, rotation_config::Access::ReadOnly) else {
             continue;
         };
         match binding.store.advisories(&binding.path).await {

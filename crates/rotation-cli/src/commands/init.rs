@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::InitArgs;
-use crate::config;
 use crate::exit::{CliError, OK};
 use crate::output::emit;
+use rotation_config as config;
 
 /// The starter config (the same file as `examples/rotation.toml`).
 const STARTER: &str = include_str!("../../../../examples/rotation.toml");
@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
     let cfg = config::load(&path)?;
     let mut created = Vec::new();
     for entry in &cfg.secrets {
-        let binding = cfg.bind_one(entry, crate::config::Access::ReadWrite)?;
+        let binding = cfg.bind_one(entry, rotation_config::Access::ReadWrite)?;
         match binding.store.read_current(&binding.path).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {

@@ -7,9 +7,9 @@ use serde::Serialize;
 use crate::app::Context;
 use crate::cli::{IdArg, IdsArgs, StatsArgs};
 use crate::commands::schedule::state_word;
-use crate::config::{Resolved, SecretEntry};
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{emit, opt};
+use rotation_config::{Resolved, SecretEntry};
 
 /// One row of `status`.
 #[derive(Debug, Serialize)]
@@ -68,7 +68,7 @@ async fn status_row(
         lease_expires_at: lease.map(|l| l.expires_at),
         error: None,
     };
-    let versions = match cfg.bind_one(entry, crate::config::Access::ReadOnly) {
+    let versions = match cfg.bind_one(entry, rotation_config::Access::ReadOnly) {
         Ok(b) => b.store.list_versions(&b.path).await,
         Err(e) => Err(e),
     };
@@ -180,7 +180,7 @@ struct History {
 pub async fn history(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry, crate::config::Access::ReadOnly)?;
+    let binding = cfg.bind_one(entry, rotation_config::Access::ReadOnly)?;
     let versions = binding.store.list_versions(&binding.path).await?;
     let events: Vec<AuditEvent> = ctx
         .audit_events(&cfg)?

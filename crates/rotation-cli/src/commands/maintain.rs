@@ -4,9 +4,9 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::IdArg;
-use crate::config::Access;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::emit;
+use rotation_config::Access;
 
 /// Outcome of `verify`.
 #[derive(Debug, Serialize)]

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::{OutputFormat, RotateArgs};
-use crate::config::{Resolved, SecretEntry};
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{emit, opt};
+use rotation_config::{Resolved, SecretEntry};
 
 /// Run `rotate`.
 pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
@@ -234,7 +234,7 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
         steps.extend(["promote (CAS)", "cleanup"]);
     }
     let mut checks = Vec::new();
-    if let crate::config::StoreConfig::File { root, .. } = store_cfg
+    if let rotation_config::StoreConfig::File { root, .. } = store_cfg
         && !root.is_dir()
     {
         checks.push(Check {
@@ -273,7 +273,7 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
 }
 
 async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
-    let bindings = match cfg.bind_one(entry, crate::config::Access::ReadOnly) {
+    let bindings = match cfg.bind_one(entry, rotation_config::Access::ReadOnly) {
         Ok(b) => b,
         Err(e) => {
             return vec![Check {

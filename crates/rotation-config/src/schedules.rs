@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use rotation_core::{ScheduleRecord, StateStore};
 
-use crate::config::Resolved;
-use crate::exit::CliError;
+use crate::Resolved;
 
 /// Make the state store's schedules match the config: add new secrets and recompute the next
 /// due time of secrets whose timing changed (keeping counters, pause and quarantine). Schedules
@@ -14,7 +13,7 @@ pub async fn reconcile(
     cfg: &Resolved,
     state: &dyn StateStore,
     now: DateTime<Utc>,
-) -> Result<(), CliError> {
+) -> rotation_core::Result<()> {
     for entry in &cfg.secrets {
         let fingerprint = format!(
             "policy={} {}",

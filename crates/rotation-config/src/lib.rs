@@ -1,9 +1,12 @@
-//! The TOML configuration: parsing, cross-reference validation with file/line/field errors, and
-//! resolution into engine bindings.
+//! The TOML configuration shared by `rotation` and `rotation-server`: parsing, cross-reference
+//! validation with file/line/field errors, resolution into engine bindings, and reconciling the
+//! configured secrets into persisted schedules ([`schedules`]).
+#![forbid(unsafe_code)]
 
 mod azure;
 mod locate;
 mod resolve;
+pub mod schedules;
 mod spec;
 mod vault;
 

@@ -366,6 +366,7 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
             message: e.to_string(),
         })?;
     let mut secrets: Vec<SecretEntry> = Vec::new();
+    let mut key_vault_names: HashMap<(String, String), String> = HashMap::new();
     for (i, spanned) in file.secrets.iter().enumerate() {
         let s: &SecretSpec = spanned.get_ref();
         let field = |f: &str| format!("secrets[{i}] (id {:?}).{f}", s.id);
@@ -401,8 +402,17 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
         }
         if let Some(StoreConfig::Azure(_)) = stores.get(&s.store) {
             // Key Vault names are restricted: refuse a bad path before anything runs.
-            rotation_azure::names::secret_name(&SecretPath::new(s.path.clone()))
+            let name = rotation_azure::names::secret_name(&SecretPath::new(s.path.clone()))
                 .map_err(|e| err("path", e.message().trim_start_matches("path: ").to_owned()))?;
+            // Names are case-insensitive and '/' maps to '-': two ids must not share one secret
+            // (their leases would not exclude each other).
+            let key = (s.store.clone(), name.to_ascii_lowercase());
+            if let Some(other) = key_vault_names.insert(key, s.id.clone()) {
+                return Err(err(
+                    "path",
+                    format!("names the same Key Vault secret {name:?} as secret {other:?}"),
+                ));
+            }
         }
         if matches!(&s.field, Some(f) if f.is_empty()) {
             return Err(err("field", "must not be empty".into()));
