@@ -7,10 +7,12 @@ mod azure;
 mod locate;
 mod resolve;
 pub mod schedules;
+pub mod server;
 mod spec;
 mod vault;
 
 pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
+pub use server::{ApiToken, Role, ServerConfig, WebhookConfig};
 pub use spec::ConfigFile;
 
 use std::path::{Path, PathBuf};

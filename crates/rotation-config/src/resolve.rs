@@ -108,6 +108,8 @@ pub struct Resolved {
     pub stores: BTreeMap<String, StoreConfig>,
     /// Secrets in file order.
     pub secrets: Vec<SecretEntry>,
+    /// The `[server]` section (defaults when absent).
+    pub server: crate::ServerConfig,
 }
 
 impl Resolved {
@@ -509,12 +511,18 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
             .path
             .unwrap_or_else(|| PathBuf::from(".rotation/audit.jsonl")),
     );
+    let server = match &file.server {
+        Some(spec) => crate::server::resolve(Some(spec.get_ref()), base)
+            .map_err(|m| at(spec, &last_key(&m), &m))?,
+        None => crate::server::resolve(None, base).map_err(|m| Located::at(0..0, "server", m))?,
+    };
     Ok(Resolved {
         audit_path,
         state_path,
         lease_ttl,
         stores,
         secrets,
+        server,
     })
 }
 

@@ -36,6 +36,67 @@ pub struct ConfigFile {
     /// `[[secrets]]`.
     #[serde(default)]
     pub secrets: Vec<Spanned<SecretSpec>>,
+    /// `[server]`: only `rotation-server` reads it.
+    pub server: Option<Spanned<ServerSpec>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// Listen address (default "127.0.0.1:8080").
+    pub listen: Option<String>,
+    /// How often the scheduler looks for due rotations (default "5s").
+    pub tick: Option<String>,
+    /// Rotations running at once (default 4).
+    pub concurrency: Option<usize>,
+    /// Per-request timeout (default "30s"; `?wait=true` rotations are bounded by it too).
+    pub request_timeout: Option<String>,
+    /// Largest request body in bytes (default 65536).
+    pub body_limit: Option<usize>,
+    /// How long shutdown waits for in-flight rotations (default "30s").
+    pub shutdown_timeout: Option<String>,
+    /// TLS certificate chain (PEM); with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM; must not be group/world readable).
+    pub tls_key: Option<PathBuf>,
+    /// API tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+    /// Notification webhooks.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSpec>,
+}
+
+/// `[[server.tokens]]`: a bearer token, configured by its SHA-256 or a private file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// Who holds it (logged, never the token).
+    pub name: String,
+    /// `reader` or `operator`.
+    pub role: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: Option<String>,
+    /// File holding the token (must not be group/world readable).
+    pub file: Option<PathBuf>,
+}
+
+/// `[[server.webhooks]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Where to POST.
+    pub url: String,
+    /// `json` (default) or `slack`.
+    pub format: Option<String>,
+    /// Events to send (default all): succeeded, failed, rolled_back, quarantined, emergency.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Per-delivery timeout (default "10s").
+    pub timeout: Option<String>,
+    /// Attempts per delivery (default 5).
+    pub max_attempts: Option<u32>,
 }
 
 /// `[audit]`.

@@ -105,7 +105,7 @@ fn env_name<'a>(name: &'a str, field: &str) -> Result<&'a str, String> {
     }
 }
 
-fn read_private(path: &Path) -> Result<SecretValue, String> {
+pub(crate) fn read_private(path: &Path) -> Result<SecretValue, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(

@@ -38,6 +38,8 @@ pub enum AuditAction {
     StatsReset,
     /// Recovery resolved an interrupted rotation or discarded an orphaned pending value.
     Recovered,
+    /// A compromise event was reported (`POST /v1/emergency`); `error` holds its summary.
+    Emergency,
 }
 
 /// One audit record. Contains no secret value and no hash of one.

@@ -60,6 +60,9 @@ pub struct RotateRequest {
     /// The secret's timing: with a state store, the persisted schedule is moved after the
     /// rotation (a manual success also clears quarantine).
     pub timing: Option<Arc<Timing>>,
+    /// Use this rotation id instead of a new one (a server answers with it before the rotation
+    /// ends). Must be fresh: it is the idempotency key of every step.
+    pub rotation_id: Option<RotationId>,
 }
 
 /// Result of a manual rollback.
@@ -270,7 +273,10 @@ impl Engine {
     ) -> Option<RotationResult> {
         let started_at = self.inner.clock.now();
         let start = Instant::now();
-        let rotation_id = RotationId::generate();
+        let rotation_id = request
+            .rotation_id
+            .clone()
+            .unwrap_or_else(RotationId::generate);
         let strategy = request.strategy.unwrap_or(binding.policy.strategy());
         let request_timing = request.timing.clone();
         let reject = |kind: ErrorKind, message: String| RotationResult {

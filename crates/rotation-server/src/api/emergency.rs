@@ -1,0 +1,227 @@
+//! `POST /v1/emergency`: a compromise event rotates every affected secret at once with the
+//! immediate strategy, ahead of scheduled work, and notifies. Events that are neither a
+//! compromise nor above low severity are recorded, not acted on.
+
+use std::sync::atomic::Ordering;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use rotation_config::Role;
+use rotation_core::{
+    AuditAction, AuditEvent, RotateRequest, RotationId, RotationStrategy, SecretId,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, require};
+use crate::error::{ApiError, ErrorBody};
+use crate::notify::{Event, EventKind};
+use crate::state::{App, NotStarted};
+
+/// What was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Indicator {
+    /// A credential was found where it must not be (a repository, a paste, a log).
+    LeakedCredential,
+    /// An API key was exposed.
+    ApiKeyExposed,
+    /// Many failed authentications (a probe, not proof of compromise).
+    FailedAuthSpike,
+    /// Unusual access with a valid credential.
+    SuspiciousAccess,
+    /// An operator asks for it.
+    Manual,
+}
+
+impl Indicator {
+    fn as_str(self) -> &'static str {
+        match self {
+            Indicator::LeakedCredential => "leaked_credential",
+            Indicator::ApiKeyExposed => "api_key_exposed",
+            Indicator::FailedAuthSpike => "failed_auth_spike",
+            Indicator::SuspiciousAccess => "suspicious_access",
+            Indicator::Manual => "manual",
+        }
+    }
+    /// Whether the credential must be considered known to someone else.
+    fn is_compromise(self) -> bool {
+        matches!(
+            self,
+            Indicator::LeakedCredential | Indicator::ApiKeyExposed | Indicator::Manual
+        )
+    }
+}
+
+/// How bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth recording.
+    Low,
+    /// Act.
+    Medium,
+    /// Act now.
+    High,
+    /// Act now.
+    Critical,
+}
+
+/// A compromise event.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// What was observed.
+    pub indicator: Indicator,
+    /// How bad.
+    pub severity: Severity,
+    /// Affected secret ids (at least one, all configured).
+    pub secret_ids: Vec<String>,
+    /// Free text for the audit trail (at most 1000 characters; never put a value here).
+    pub description: Option<String>,
+}
+
+/// What happened to one affected secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyOutcome {
+    /// The secret.
+    pub secret: String,
+    /// The rotation, if one ran.
+    pub rotation_id: Option<String>,
+    /// `success`, `failed`, `rolled_back`, or `busy` (a rotation was already running).
+    pub status: String,
+    /// Whether the new credential is current and verified.
+    pub success: bool,
+    /// Why not (never a value).
+    pub error: Option<String>,
+    /// Whether the old credential was revoked at the target (no configured target kind can
+    /// revoke yet: the target only receives the new credential).
+    pub revoked: bool,
+}
+
+/// The answer to an emergency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergencyReport {
+    /// Whether rotations were started (false: recorded only).
+    pub acted: bool,
+    /// Per secret.
+    pub results: Vec<EmergencyOutcome>,
+}
+
+/// Report a compromise event (operator).
+#[utoipa::path(post, path = "/v1/emergency", tag = "emergency", request_body = EmergencyRequest,
+    responses((status = 200, body = EmergencyReport), (status = 202, body = EmergencyReport, description = "Recorded, not acted on"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn emergency(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<EmergencyRequest>,
+) -> Result<(StatusCode, Json<EmergencyReport>), ApiError> {
+    require(&caller, Role::Operator)?;
+    if req.secret_ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "secret_ids must name at least one secret",
+        ));
+    }
+    if req
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 1000)
+    {
+        return Err(ApiError::bad_request(
+            "description is longer than 1000 characters",
+        ));
+    }
+    let ids: Vec<SecretId> = req.secret_ids.iter().map(SecretId::new).collect();
+    if let Some(unknown) = ids.iter().find(|id| !app.secrets.contains_key(*id)) {
+        return Err(ApiError::not_found(format!("secret {unknown}")));
+    }
+    let acted = req.indicator.is_compromise() || req.severity > Severity::Low;
+    let summary = format!(
+        "emergency {} severity {:?} reported by {} for {}{}",
+        req.indicator.as_str(),
+        req.severity,
+        caller.name,
+        req.secret_ids.join(", "),
+        if acted {
+            ""
+        } else {
+            " (recorded, not acted on)"
+        }
+    );
+    tracing::warn!(indicator = req.indicator.as_str(), acted, caller = %caller.name, "emergency reported");
+    app.metrics.emergency(req.indicator.as_str());
+    let mut audit = AuditEvent::new(chrono::Utc::now(), AuditAction::Emergency);
+    audit.error = Some(summary.clone());
+    if let Err(e) = app.audit.record(&audit).await {
+        return Err(ApiError::internal(e));
+    }
+    app.notifier.notify(Event {
+        kind: EventKind::Emergency,
+        secret: None,
+        rotation_id: None,
+        status: None,
+        error_kind: None,
+        message: summary,
+        at: chrono::Utc::now(),
+    });
+    if !acted {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(EmergencyReport {
+                acted,
+                results: Vec::new(),
+            }),
+        ));
+    }
+    // Scheduled passes do not start new work while this is pending.
+    app.emergencies.fetch_add(1, Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    let mut results = Vec::new();
+    for id in ids {
+        let rid = RotationId::generate();
+        match app.claim(&id, &rid) {
+            Ok(_) => {
+                let app = app.clone();
+                let request = RotateRequest {
+                    rotation_id: Some(rid),
+                    strategy: Some(RotationStrategy::Immediate),
+                    ..Default::default()
+                };
+                tasks.push(tokio::spawn(
+                    async move { app.run(&id, request, false).await },
+                ));
+            }
+            Err(NotStarted::Running(_)) | Err(NotStarted::Unknown) => {
+                results.push(EmergencyOutcome {
+                    secret: id.to_string(),
+                    rotation_id: None,
+                    status: "busy".into(),
+                    success: false,
+                    error: Some("a rotation of this secret was already running".into()),
+                    revoked: false,
+                })
+            }
+        }
+    }
+    for task in tasks {
+        match task.await {
+            Ok(Some(r)) => results.push(EmergencyOutcome {
+                secret: r.secret.to_string(),
+                rotation_id: Some(r.rotation_id.to_string()),
+                status: r.status.as_str().to_owned(),
+                success: r.success,
+                error: r.error.clone(),
+                revoked: false,
+            }),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "emergency rotation task failed"),
+        }
+    }
+    app.emergencies.fetch_sub(1, Ordering::SeqCst);
+    Ok((StatusCode::OK, Json(EmergencyReport { acted, results })))
+}

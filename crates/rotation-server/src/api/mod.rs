@@ -1,0 +1,119 @@
+//! The HTTP API: routes, the OpenAPI document generated from the handlers, and the layers
+//! (authentication on `/v1`, body limit, timeout).
+
+pub mod emergency;
+pub mod ops;
+pub mod rotations;
+pub mod secrets;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::ApiError;
+use crate::state::App;
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rotation-server", description = "Credential rotation daemon: schedules, rotations, emergencies."),
+    paths(
+        secrets::list, secrets::one, secrets::rotate, secrets::history, secrets::schedule,
+        rotations::one, rotations::stats, emergency::emergency,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+    ),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every error answer is JSON: extractor rejections (malformed JSON, wrong content type, bad
+/// path or query, oversized body), 405 and timeouts come from axum and tower-http as plain text.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request is malformed"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_body", "the body does not match the schema"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the body is too large"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this route")
+        }
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        _ => ("error", "the request failed"),
+    };
+    let mut out = axum::response::IntoResponse::into_response(ApiError::new(status, code, message));
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        out.headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    out
+}
+
+async fn fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The whole router.
+pub fn router(app: App) -> Router {
+    // Operator routes check the role before their body is read (a reader gets 403, not 415).
+    let operator = Router::new()
+        .route("/secrets/{id}/rotate", post(secrets::rotate))
+        .route("/secrets/{id}/schedule/{action}", post(secrets::schedule))
+        .route("/emergency", post(emergency::emergency))
+        .route_layer(middleware::from_fn(crate::auth::operator_only));
+    let v1 = Router::new()
+        .route("/secrets", get(secrets::list))
+        .route("/secrets/{id}", get(secrets::one))
+        .route("/secrets/{id}/history", get(secrets::history))
+        .route("/rotations/{id}", get(rotations::one))
+        .route("/stats", get(rotations::stats))
+        .merge(operator)
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::authenticate,
+        ));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(fallback)
+        .layer(middleware::map_response(json_errors))
+        .layer(DefaultBodyLimit::max(app.settings.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.settings.request_timeout,
+        ))
+        .with_state(app)
+}

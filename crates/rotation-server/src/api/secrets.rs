@@ -1,0 +1,283 @@
+//! `/v1/secrets`: list, one secret, rotate, history, schedule changes.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rotation_config::Role;
+use rotation_core::{RotateRequest, RotationId, ScheduleRecord, SecretId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Caller, require};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::{App, NotStarted};
+
+/// A configured secret and its schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretView {
+    /// Configured id.
+    pub id: String,
+    /// Configured store name.
+    pub store: String,
+    /// Store kind (`file`, `vault`, `aws`, `azure`).
+    pub store_kind: String,
+    /// Path in the store.
+    pub path: String,
+    /// Policy name.
+    pub policy: String,
+    /// Strategy of the policy.
+    pub strategy: String,
+    /// Whether a rotation runs now in this server.
+    pub running: bool,
+    /// The persisted schedule (absent until the first reconcile).
+    pub schedule: Option<ScheduleView>,
+}
+
+/// A persisted schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleView {
+    /// `active`, `manual`, `paused`, `quarantined` or `disabled`.
+    pub state: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Paused by an operator.
+    pub paused: bool,
+    /// Quarantined after too many failures.
+    pub quarantined: bool,
+    /// Next due time (RFC 3339), none for manual-only.
+    pub next_rotation: Option<String>,
+    /// Last attempt (RFC 3339).
+    pub last_rotation: Option<String>,
+    /// Status of the last attempt.
+    pub last_status: Option<String>,
+    /// Last success (RFC 3339).
+    pub last_success: Option<String>,
+    /// Successful rotations.
+    pub rotation_count: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+}
+
+fn schedule_view(r: &ScheduleRecord) -> ScheduleView {
+    let state = if !r.enabled {
+        "disabled"
+    } else if r.quarantined {
+        "quarantined"
+    } else if r.paused {
+        "paused"
+    } else if r.next_rotation.is_none() {
+        "manual"
+    } else {
+        "active"
+    };
+    ScheduleView {
+        state: state.to_owned(),
+        enabled: r.enabled,
+        paused: r.paused,
+        quarantined: r.quarantined,
+        next_rotation: r.next_rotation.map(|t| t.to_rfc3339()),
+        last_rotation: r.last_rotation.map(|t| t.to_rfc3339()),
+        last_status: r.last_status.map(|s| s.as_str().to_owned()),
+        last_success: r.last_success.map(|t| t.to_rfc3339()),
+        rotation_count: r.rotation_count,
+        consecutive_failures: r.consecutive_failures,
+    }
+}
+
+async fn view(app: &App, id: &SecretId) -> Result<SecretView, ApiError> {
+    let s = app
+        .secrets
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("secret {id}")))?;
+    let schedule = app.state.schedule(id).await?;
+    Ok(SecretView {
+        id: id.to_string(),
+        store: s.store.clone(),
+        store_kind: s.binding.store.kind().to_owned(),
+        path: s.binding.path.to_string(),
+        policy: s.binding.policy.name().to_owned(),
+        strategy: s.binding.policy.strategy().as_str().to_owned(),
+        running: app.running(id).is_some(),
+        schedule: schedule.as_ref().map(schedule_view),
+    })
+}
+
+fn secret_id(raw: &str) -> SecretId {
+    SecretId::new(raw)
+}
+
+/// Every configured secret.
+#[utoipa::path(get, path = "/v1/secrets", tag = "secrets",
+    responses((status = 200, body = [SecretView]), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(State(app): State<App>) -> Result<Json<Vec<SecretView>>, ApiError> {
+    let mut out = Vec::with_capacity(app.order.len());
+    for id in &app.order {
+        out.push(view(&app, id).await?);
+    }
+    Ok(Json(out))
+}
+
+/// One secret.
+#[utoipa::path(get, path = "/v1/secrets/{id}", tag = "secrets",
+    params(("id" = String, Path, description = "Configured secret id")),
+    responses((status = 200, body = SecretView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn one(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    Ok(Json(view(&app, &secret_id(&id)).await?))
+}
+
+/// `?wait=true`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RotateQuery {
+    /// Answer with the result instead of 202 (bounded by the request timeout).
+    #[serde(default)]
+    pub wait: bool,
+}
+
+/// A started rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Its id.
+    pub rotation_id: String,
+    /// The secret.
+    pub secret: String,
+    /// Where to follow it.
+    pub status_url: String,
+}
+
+/// Start a rotation now (operator).
+#[utoipa::path(post, path = "/v1/secrets/{id}/rotate", tag = "secrets",
+    params(("id" = String, Path, description = "Configured secret id"), RotateQuery),
+    responses(
+        (status = 202, body = Accepted, description = "Started"),
+        (status = 200, description = "Finished (`wait=true`): the rotation result", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "A rotation of this secret is running")),
+    security(("bearer" = [])))]
+pub async fn rotate(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<RotateQuery>,
+) -> Result<Response, ApiError> {
+    require(&caller, Role::Operator)?;
+    let secret = secret_id(&id);
+    let rid = RotationId::generate();
+    let entry = app.claim(&secret, &rid).map_err(|e| match e {
+        NotStarted::Unknown => ApiError::not_found(format!("secret {id}")),
+        NotStarted::Running(_) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a rotation of {id} is running"),
+        ),
+    })?;
+    tracing::info!(secret = %secret, rotation = %rid, caller = %caller.name, "rotation requested");
+    let request = RotateRequest {
+        rotation_id: Some(rid.clone()),
+        timing: Some(entry.timing.clone()),
+        ..Default::default()
+    };
+    let task = {
+        let (app, secret) = (app.clone(), secret.clone());
+        // Detached: a client that goes away does not abort a rotation mid-step.
+        tokio::spawn(async move { app.run(&secret, request, false).await })
+    };
+    if q.wait {
+        let result = task
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("no result"))?;
+        return Ok((StatusCode::OK, Json(result)).into_response());
+    }
+    let accepted = Accepted {
+        status_url: format!("/v1/rotations/{rid}"),
+        rotation_id: rid.to_string(),
+        secret: id,
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// Audit events of one secret, oldest first (at most the last 1000).
+#[utoipa::path(get, path = "/v1/secrets/{id}/history", tag = "secrets",
+    params(("id" = String, Path, description = "Configured secret id")),
+    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<rotation_core::AuditEvent>>, ApiError> {
+    let secret = secret_id(&id);
+    if !app.secrets.contains_key(&secret) {
+        return Err(ApiError::not_found(format!("secret {id}")));
+    }
+    if !app.audit_path.exists() {
+        return Ok(Json(Vec::new()));
+    }
+    let path = app.audit_path.clone();
+    let events = tokio::task::spawn_blocking(move || rotation_file::JsonlAuditSink::verify(&path))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::unavailable(format!(
+                "the audit log failed verification: {}",
+                e.message()
+            ))
+        })?;
+    let mut mine: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.secret.as_ref() == Some(&secret))
+        .collect();
+    let skip = mine.len().saturating_sub(1000);
+    mine.drain(..skip);
+    Ok(Json(mine))
+}
+
+/// Change a schedule (operator): `enable`, `disable`, `pause`, `resume` (also clears quarantine).
+#[utoipa::path(post, path = "/v1/secrets/{id}/schedule/{action}", tag = "secrets",
+    params(("id" = String, Path, description = "Configured secret id"),
+           ("action" = String, Path, description = "enable | disable | pause | resume")),
+    responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn schedule(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    require(&caller, Role::Operator)?;
+    let change: fn(&mut ScheduleRecord) = match action.as_str() {
+        "enable" => |r| r.enabled = true,
+        "disable" => |r| r.enabled = false,
+        "pause" => |r| r.paused = true,
+        "resume" => |r| {
+            r.paused = false;
+            r.quarantined = false;
+            r.consecutive_failures = 0;
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "action must be enable, disable, pause or resume",
+            ));
+        }
+    };
+    let secret = secret_id(&id);
+    if !app.secrets.contains_key(&secret) {
+        return Err(ApiError::not_found(format!("secret {id}")));
+    }
+    let mut record = app
+        .state
+        .schedule(&secret)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("schedule of {id}")))?;
+    change(&mut record);
+    app.state.put_schedule(&record).await?;
+    tracing::info!(secret = %secret, action, caller = %caller.name, "schedule changed");
+    app.refresh_quarantined().await;
+    Ok(Json(schedule_view(&record)))
+}

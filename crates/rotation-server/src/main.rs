@@ -1,0 +1,82 @@
+//! The `rotation-server` binary: parse flags, set up logging, bind, run until SIGTERM/ctrl-c.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The rotation daemon.
+#[derive(Debug, Parser)]
+#[command(name = "rotation-server", version, about)]
+struct Args {
+    /// Config file (the CLI's, with a `[server]` section).
+    #[arg(long, env = "ROTATION_CONFIG", default_value = "rotation.toml")]
+    config: PathBuf,
+    /// Listen address, overriding `[server] listen` (e.g. 127.0.0.1:0 in tests).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Log format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROTATION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let config = match rotation_config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = args.listen.unwrap_or(config.server.listen);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Ok(local) = listener.local_addr() {
+        // Tests and wrappers read the bound address from here.
+        println!("listening on {local}");
+    }
+    let settings = rotation_server::Settings {
+        config,
+        config_path: args.config,
+    };
+    match rotation_server::launch(settings, listener, shutdown()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

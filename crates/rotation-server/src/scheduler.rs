@@ -1,0 +1,61 @@
+//! The scheduler loop: every tick, start the due rotations (bounded by the shared permits),
+//! unless emergency rotations are waiting, which go first.
+
+use std::sync::atomic::Ordering;
+
+use rotation_core::{RotateRequest, RotationId};
+use tokio::sync::watch;
+
+use crate::state::App;
+
+/// Most schedules taken in one pass.
+const BATCH: usize = 10_000;
+
+/// Run passes every `tick` until `stop` turns true. Rotations it started keep running (they are
+/// drained by the caller).
+pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if app.emergencies.load(Ordering::SeqCst) == 0 {
+            pass(&app).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(app.settings.tick) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn pass(app: &App) {
+    let due = match app.state.due_schedules(chrono::Utc::now(), BATCH).await {
+        Ok(due) => due,
+        Err(err) => {
+            tracing::error!(error = %err, "scheduler: cannot read due schedules");
+            return;
+        }
+    };
+    for record in due {
+        if !app.secrets.contains_key(&record.secret) {
+            if let Err(err) = app.state.delete_schedule(&record.secret).await {
+                tracing::warn!(secret = %record.secret, error = %err, "cannot remove an orphaned schedule");
+            }
+            continue;
+        }
+        // The engine uses its own id for scheduled runs; this one only marks the claim.
+        let marker = RotationId::generate();
+        if app.claim(&record.secret, &marker).is_err() {
+            continue; // running already (an API rotation)
+        }
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Some(r) = app
+                .run(&record.secret, RotateRequest::default(), true)
+                .await
+            {
+                tracing::info!(secret = %r.secret, rotation = %r.rotation_id, status = r.status.as_str(), "scheduled rotation finished");
+            }
+        });
+    }
+}
