@@ -1,10 +1,12 @@
 //! Project automation, reached through the cargo alias `cargo xtask <task>`.
 //!
 //! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite
-//!   (against a real OpenBao dev server and a moto server, see `services.rs`), rustdoc
+//!   (against a real OpenBao dev server and a moto server, with schemathesis for the API fuzz
+//!   test, see `services.rs`), rustdoc
 //!   (`-D warnings`) and `cargo deny check bans licenses sources`.
-//! - `bench`: the benchmark harness (release build, same servers), which prints ratios
-//!   against a baseline run in the same process.
+//! - `bench`: the benchmark harnesses (release build, same servers), which print ratios
+//!   against a baseline run in the same process: rotations through the engine and the stores,
+//!   and the server's API under load.
 //! - `test [ARGS]`: `cargo test ARGS` with the services `ci` provides (e.g. `cargo xtask test -p
 //!   rotation-testkit`).
 //! - `deny-advisories`: the advisory check, separate because it needs to download the advisory
@@ -111,7 +113,18 @@ fn bench() -> Result<()> {
         "rotate",
     ]);
     services.configure(&mut cmd);
-    run("bench", cmd)
+    run("bench", cmd)?;
+    // The daemon's API under load (needs no external service).
+    let mut api = cargo();
+    api.args([
+        "bench",
+        "--locked",
+        "-p",
+        "rotation-server",
+        "--bench",
+        "api",
+    ]);
+    run("bench api", api)
 }
 
 fn main() -> Result<()> {

@@ -5,6 +5,8 @@
 //!   `VAULT_TOKEN` and `ROTATION_TEST_BAO`.
 //! - A moto server (AWS Secrets Manager), `moto[server]` installed into the same venv. Tests find
 //!   it through `ROTATION_TEST_MOTO` and fixed `AWS_*` test credentials.
+//! - schemathesis (the OpenAPI fuzzer), installed into the same venv; the server's fuzz test finds
+//!   it through `ROTATION_TEST_SCHEMATHESIS`.
 //!
 //! See `docs/testing.md`.
 
@@ -30,6 +32,7 @@ pub struct Services {
     bao: OpenBao,
     moto: Moto,
     workspace: PathBuf,
+    schemathesis: PathBuf,
 }
 
 impl Services {
@@ -39,6 +42,7 @@ impl Services {
         let target = workspace.join("target");
         let bao_bin = ensure_installed(&target)?;
         let moto_bin = ensure_moto(&target)?;
+        let schemathesis = ensure_schemathesis(&target)?;
         let bao_port = free_port_pair()?;
         // Not PORT+1 either: the dev server's cluster listener takes it.
         let moto_port = loop {
@@ -55,6 +59,7 @@ impl Services {
             bao,
             moto,
             workspace: workspace.to_path_buf(),
+            schemathesis,
         })
     }
 
@@ -66,6 +71,7 @@ impl Services {
         self.moto.configure(cmd);
         // A developer's AZURE_* settings (vault URL, client secret) must never reach a test.
         clear_env(cmd, &["AZURE_"]);
+        cmd.env("ROTATION_TEST_SCHEMATHESIS", &self.schemathesis);
         if let Some(dir) = azure_fixtures(&self.workspace) {
             cmd.env("ROTATION_TEST_AZURE_FIXTURES", dir);
         }
@@ -229,32 +235,42 @@ fn bao_version(bin: &Path) -> Option<String> {
 /// Returns the absolute path of `target/venv/bin/moto_server`, installing `moto[server]` into
 /// the venv (which [`ensure_installed`] created) if it is missing. Prints the version in use.
 fn ensure_moto(target: &Path) -> Result<PathBuf> {
+    ensure_pip_tool(target, "moto[server]", "moto", "moto_server")
+}
+
+/// schemathesis, the OpenAPI fuzzer the server's API is checked with.
+fn ensure_schemathesis(target: &Path) -> Result<PathBuf> {
+    ensure_pip_tool(target, "schemathesis", "schemathesis", "schemathesis")
+}
+
+/// `target/venv/bin/<bin>`, pip-installing `requirement` unless it is there. Prints the version
+/// in use (read from the package metadata: importing moto alone takes about a second).
+fn ensure_pip_tool(target: &Path, requirement: &str, package: &str, bin: &str) -> Result<PathBuf> {
     let venv_bin = target.join("venv").join("bin");
-    let bin = venv_bin.join("moto_server");
-    if !bin.exists() {
+    let path = venv_bin.join(bin);
+    if !path.exists() {
         let mut pip = Command::new(venv_bin.join("pip"));
-        pip.args(["install", "--disable-pip-version-check", "moto[server]"]);
+        pip.args(["install", "--disable-pip-version-check", requirement]);
         run("pip", pip)?;
     }
-    // Reads the package metadata only: importing moto itself takes about a second.
     let out = Command::new(venv_bin.join("python"))
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('moto'))",
+            &format!("import importlib.metadata as m; print(m.version('{package}'))"),
         ])
         .stdin(Stdio::null())
         .output()
         .context("cannot run the venv's python")?;
-    if !out.status.success() || !bin.exists() {
+    if !out.status.success() || !path.exists() {
         bail!(
-            "moto is not installed in {} (remove target/venv to reinstall):\n{}",
+            "{package} is not installed in {} (remove target/venv to reinstall):\n{}",
             venv_bin.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
     let version = String::from_utf8_lossy(&out.stdout);
-    eprintln!("moto: {} ({})", version.trim(), bin.display());
-    Ok(bin)
+    eprintln!("{package}: {} ({})", version.trim(), path.display());
+    Ok(path)
 }
 
 /// A free port whose successor is free too (the dev server also listens on PORT+1).

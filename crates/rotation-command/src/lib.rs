@@ -47,6 +47,10 @@ pub struct CommandSpec {
     /// Working directory.
     #[serde(default)]
     pub working_dir: Option<PathBuf>,
+    /// Targets only: a program that revokes the *old* credential, given to it the same way as
+    /// to `command` (emergency rotations run it after the new credential is current).
+    #[serde(default)]
+    pub revoke: Option<Vec<String>>,
 }
 
 /// A validated command, usable as a [`Verifier`] or a [`Target`].
@@ -60,6 +64,8 @@ pub struct CommandRunner {
     timeout: Duration,
     working_dir: Option<PathBuf>,
     failure_kind: ErrorKind,
+    /// The target's revoke program (same settings, other argv).
+    revoke: Option<Box<CommandRunner>>,
 }
 
 /// Default time limit.
@@ -99,7 +105,7 @@ impl CommandSpec {
                     )
                 })?,
         };
-        Ok(CommandRunner {
+        let runner = CommandRunner {
             name: name.to_owned(),
             program: program.clone(),
             args: args.to_vec(),
@@ -108,7 +114,29 @@ impl CommandSpec {
             timeout,
             working_dir: self.working_dir.clone(),
             failure_kind,
-        })
+            revoke: None,
+        };
+        let revoke = match &self.revoke {
+            None => None,
+            Some(_) if section != "targets" => {
+                return Err(Error::config(
+                    field("revoke"),
+                    "only targets revoke credentials",
+                ));
+            }
+            Some(argv) => {
+                let (program, args) = argv
+                    .split_first()
+                    .filter(|(p, _)| !p.trim().is_empty())
+                    .ok_or_else(|| Error::config(field("revoke"), "must name a program"))?;
+                Some(Box::new(CommandRunner {
+                    program: program.clone(),
+                    args: args.to_vec(),
+                    ..runner.clone()
+                }))
+            }
+        };
+        Ok(CommandRunner { revoke, ..runner })
     }
 
     /// A verifier named `name`.
@@ -217,6 +245,18 @@ impl Target for CommandRunner {
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
         self.run(ctx, value).await
     }
+    fn can_revoke(&self) -> bool {
+        self.revoke.is_some()
+    }
+    async fn revoke(&self, ctx: &VerifyContext, old: &SecretValue) -> Result<()> {
+        match &self.revoke {
+            Some(r) => r.run(ctx, old).await,
+            None => Err(Error::new(
+                ErrorKind::NotSupported,
+                format!("target {} has no revoke command", self.name),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +270,7 @@ mod tests {
             env: None,
             timeout: timeout.map(str::to_owned),
             working_dir: None,
+            revoke: None,
         }
     }
 

@@ -369,6 +369,8 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
         })?;
     let mut secrets: Vec<SecretEntry> = Vec::new();
     let mut key_vault_names: HashMap<(String, String), String> = HashMap::new();
+    // A set, not a scan of `secrets`: configs with 100k secrets must not take quadratic time.
+    let mut secret_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, spanned) in file.secrets.iter().enumerate() {
         let s: &SecretSpec = spanned.get_ref();
         let field = |f: &str| format!("secrets[{i}] (id {:?}).{f}", s.id);
@@ -384,7 +386,7 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
                 "must be non-empty and use only letters, digits, '-', '_' and '.'".into(),
             ));
         }
-        if secrets.iter().any(|e| e.id.as_str() == s.id) {
+        if !secret_ids.insert(s.id.clone()) {
             return Err(err("id", "is used by another secret".into()));
         }
         if !stores.contains_key(&s.store) {

@@ -14,6 +14,13 @@ pub async fn reconcile(
     state: &dyn StateStore,
     now: DateTime<Utc>,
 ) -> rotation_core::Result<()> {
+    // One query for all (a config can hold 100k secrets; one read each took seconds).
+    let mut existing: std::collections::HashMap<_, _> = state
+        .schedules()
+        .await?
+        .into_iter()
+        .map(|r| (r.secret.clone(), r))
+        .collect();
     for entry in &cfg.secrets {
         let fingerprint = format!(
             "policy={} {}",
@@ -21,7 +28,7 @@ pub async fn reconcile(
             entry.timing.fingerprint()
         );
         let next = entry.timing.next_after(&entry.id, now);
-        let record = match state.schedule(&entry.id).await? {
+        let record = match existing.remove(&entry.id) {
             None => ScheduleRecord::new(entry.id.clone(), entry.policy.name(), &fingerprint, next),
             Some(existing) if existing.spec == fingerprint => continue,
             Some(mut existing) => {

@@ -38,8 +38,9 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
-/// A webhook as configured.
-#[derive(Debug, Clone)]
+/// A webhook as configured. `Debug` shows the host only: webhook URLs often carry a token
+/// (Slack's do).
+#[derive(Clone)]
 pub struct WebhookConfig {
     /// Where to POST.
     pub url: String,
@@ -51,6 +52,22 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Attempts per delivery.
     pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = self
+            .url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .unwrap_or("?");
+        f.debug_struct("WebhookConfig")
+            .field("host", &host)
+            .field("format", &self.format)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The resolved `[server]` section (defaults when the section is absent).

@@ -47,4 +47,18 @@ pub trait Target: Send + Sync + fmt::Debug {
     fn name(&self) -> &str;
     /// Make the target accept `value`.
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()>;
+
+    /// Whether [`Target::revoke`] can do anything.
+    fn can_revoke(&self) -> bool {
+        false
+    }
+
+    /// Revoke the credential `old` (after a compromise, once the new one is current). Same
+    /// rules as `apply`: idempotent, value never in argv, logs or errors.
+    async fn revoke(&self, _ctx: &VerifyContext, _old: &SecretValue) -> Result<()> {
+        Err(crate::Error::new(
+            crate::ErrorKind::NotSupported,
+            format!("target {} cannot revoke credentials", self.name()),
+        ))
+    }
 }

@@ -115,6 +115,7 @@ async fn open(settings: Settings) -> Result<App> {
         results: Default::default(),
         permits: Arc::new(Semaphore::new(cfg.server.concurrency)),
         emergencies: AtomicUsize::new(0),
+        quarantined: Default::default(),
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
     });
@@ -128,9 +129,10 @@ async fn open(settings: Settings) -> Result<App> {
         tracing::info!(secret = %r.secret, action = ?r.action, detail = r.detail.as_deref().unwrap_or(""), "recovery");
     }
     for s in app.state.schedules().await? {
-        app.metrics.set_next_due(&s.secret, s.next_rotation);
+        if app.secrets.contains_key(&s.secret) {
+            app.note_schedule(&s);
+        }
     }
-    app.refresh_quarantined().await;
     Ok(app)
 }
 

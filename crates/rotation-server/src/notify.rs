@@ -78,8 +78,8 @@ pub enum WebhookFormat {
     Slack,
 }
 
-/// One configured webhook.
-#[derive(Debug, Clone)]
+/// One configured webhook. `Debug` omits the URL (Slack's carry a token).
+#[derive(Clone)]
 pub struct Webhook {
     /// Endpoint (`http` or `https`). May embed a token: never logged in full.
     pub url: String,
@@ -91,6 +91,17 @@ pub struct Webhook {
     pub timeout: Duration,
     /// Attempts per event, including the first (at least 1).
     pub max_attempts: u32,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("format", &self.format)
+            .field("events", &self.events)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A notification. Has no value field by construction: payloads are built from it alone.

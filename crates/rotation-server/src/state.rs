@@ -1,15 +1,15 @@
-//! Shared state of the daemon ([`App`]) and the one path every rotation takes ([`App::run`]):
+//! Shared state of the daemon ([`App`]) and the one path every rotation takes ([`AppInner::run`]):
 //! marks the secret running, rotates, records metrics, keeps the result, notifies.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rotation_config::{ApiToken, ServerConfig};
 use rotation_core::{
-    Engine, RotateRequest, RotationId, RotationResult, RotationStatus, SecretBinding, SecretId,
-    StateStore, Timing,
+    Engine, RotateRequest, RotationId, RotationResult, RotationStatus, ScheduleRecord,
+    SecretBinding, SecretId, StateStore, Timing,
 };
 use tokio::sync::{Notify, Semaphore};
 
@@ -62,6 +62,8 @@ pub struct AppInner {
     pub permits: Arc<Semaphore>,
     /// Emergency rotations waiting or running: scheduled work does not start meanwhile.
     pub emergencies: AtomicUsize,
+    /// Quarantined secrets (kept here: recounting 100k schedules per rotation is too slow).
+    pub quarantined: Mutex<HashSet<SecretId>>,
     /// Rotations in flight, for graceful shutdown.
     pub in_flight: AtomicUsize,
     /// Signalled when `in_flight` drops.
@@ -162,7 +164,7 @@ impl AppInner {
         }
         match self.state.schedule(&r.secret).await {
             Ok(Some(s)) => {
-                self.metrics.set_next_due(&r.secret, s.next_rotation);
+                self.note_schedule(&s);
                 if s.quarantined && !r.success && flags.on_failure {
                     let mut event = Event::from_result(r).unwrap_or_else(|| Event {
                         kind: EventKind::Quarantined,
@@ -184,15 +186,18 @@ impl AppInner {
             Ok(None) => {}
             Err(e) => tracing::warn!(secret = %r.secret, error = %e, "cannot read the schedule"),
         }
-        self.refresh_quarantined().await;
     }
 
-    /// Recount quarantined schedules for the gauge.
-    pub async fn refresh_quarantined(&self) {
-        if let Ok(all) = self.state.schedules().await {
-            self.metrics
-                .set_quarantined(all.iter().filter(|s| s.quarantined).count() as i64);
+    /// Keep the next-due and quarantined gauges in step with a schedule just read or written.
+    pub fn note_schedule(&self, s: &ScheduleRecord) {
+        self.metrics.set_next_due(&s.secret, s.next_rotation);
+        let mut q = lock(&self.quarantined);
+        if s.quarantined {
+            q.insert(s.secret.clone());
+        } else {
+            q.remove(&s.secret);
         }
+        self.metrics.set_quarantined(q.len() as i64);
     }
 
     /// Wait until no rotation is in flight, at most `within`; returns whether idle.

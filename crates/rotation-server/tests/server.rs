@@ -3,37 +3,27 @@
 //! that rotates three secrets and notifies a local webhook receiver, metrics, the OpenAPI
 //! document against the routes, and SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{call, sigterm, spawn, start, start_in};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const READER: &str = "reader-token-0123456789";
 const OPERATOR: &str = "operator-token-0123456789";
 
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn config(webhook: &str) -> String {
+fn config(webhook: &str, revoked: &std::path::Path) -> String {
     let hash = |t: &str| hex::encode(Sha256::digest(t.as_bytes()));
     let secrets: String = ["a", "b", "c"]
         .iter()
         .map(|s| {
+            let target = if *s == "a" { "target = \"app\"\n" } else { "" };
             format!(
-                "[[secrets]]\nid = \"{s}\"\nstore = \"local\"\npath = \"app/{s}\"\npolicy = \"manual\"\ncreate_if_missing = true\n\n"
+                "[[secrets]]\nid = \"{s}\"\nstore = \"local\"\npath = \"app/{s}\"\npolicy = \"manual\"\ncreate_if_missing = true\n{target}\n"
             )
         })
         .collect();
@@ -46,6 +36,11 @@ root = "store"
 [verifiers.ok]
 kind = "command"
 command = ["sh", "-c", "cat >/dev/null"]
+
+[targets.app]
+kind = "command"
+command = ["sh", "-c", "cat >/dev/null"]
+revoke = ["sh", "-c", "cat > '{revoked}'"]
 
 [policies.manual]
 interval = "0"
@@ -74,33 +69,8 @@ format = "json"
 {secrets}"#,
         reader = hash(READER),
         operator = hash(OPERATOR),
+        revoked = revoked.display(),
     )
-}
-
-fn start(config: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("rotation.toml"), config).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rotation-server"))
-        .arg("--config")
-        .arg(dir.path().join("rotation.toml"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn rotation-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
 }
 
 /// A local webhook receiver collecting JSON bodies.
@@ -125,29 +95,6 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, seen)
 }
 
-async fn call(
-    http: &reqwest::Client,
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http.request(method.parse().expect("method"), url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("send");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Every `/v1` route with the role it needs.
 const ROUTES: &[(&str, &str, bool)] = &[
     ("GET", "/v1/secrets", false),
@@ -167,7 +114,9 @@ const ROUTES: &[(&str, &str, bool)] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_end_to_end() {
     let (hook, seen) = receiver().await;
-    let server = start(&config(&hook));
+    let scratch = tempfile::tempdir().expect("scratch");
+    let revoked = scratch.path().join("revoked");
+    let server = start(&config(&hook, &revoked));
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.base);
 
@@ -312,6 +261,14 @@ async fn the_api_end_to_end() {
         (202, json!(false)),
         "{report}"
     );
+    let store = rotation_file::FileStore::builder(server._dir.path().join("store"))
+        .read_only()
+        .build()
+        .expect("store");
+    let path = rotation_core::SecretPath::new("app/a");
+    let before_leak = rotation_core::SecretStore::read_current(&store, &path)
+        .await
+        .expect("a");
     let leak = json!({"indicator": "leaked_credential", "severity": "critical", "secret_ids": ["a", "b", "c"]});
     let (status, report) = call(
         &http,
@@ -325,6 +282,21 @@ async fn the_api_end_to_end() {
     let results = report["results"].as_array().expect("results");
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(|r| r["status"] == "success"), "{report}");
+    let of = |id: &str| results.iter().find(|r| r["secret"] == id).expect("result");
+    assert_eq!(of("a")["revoked"], true, "{report}");
+    let got = std::fs::read(&revoked).expect("the revoke command ran");
+    assert_eq!(
+        got,
+        before_leak.value.expose(),
+        "the old credential was revoked"
+    );
+    assert_eq!(of("b")["revoked"], false);
+    assert!(
+        of("b")["revoke_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no target")),
+        "{report}"
+    );
     let mut notified = false;
     for _ in 0..50 {
         let got = seen.lock().unwrap().clone();
@@ -395,6 +367,33 @@ async fn the_api_end_to_end() {
     assert_eq!(documented, expected);
     assert_eq!(ROUTES.len(), 8, "every /v1 route is checked for auth above");
 
+    // No value anywhere: logs (debug level), webhook bodies, API answers, metrics.
+    let mut seen_text =
+        std::fs::read_to_string(server._dir.path().join("server.log")).expect("log");
+    seen_text.push_str(&format!("{:?}", seen.lock().unwrap()));
+    for path in [
+        "/v1/secrets",
+        "/v1/secrets/a/history",
+        "/v1/stats",
+        "/metrics",
+    ] {
+        let (_, body) = call(&http, "GET", &url(path), Some(READER), None).await;
+        seen_text.push_str(&body.to_string());
+    }
+    for id in ["a", "b", "c"] {
+        let p = rotation_core::SecretPath::new(format!("app/{id}"));
+        for v in rotation_core::SecretStore::list_versions(&store, &p)
+            .await
+            .expect("versions")
+        {
+            let value = rotation_core::SecretStore::read_version(&store, &p, &v.version)
+                .await
+                .expect("value");
+            let text = String::from_utf8_lossy(value.value.expose()).into_owned();
+            assert!(!seen_text.contains(&text), "a value of {id} leaked");
+        }
+    }
+
     // SIGTERM: a clean exit.
     let pid = server.child.id();
     let killed = Command::new("kill")
@@ -412,4 +411,172 @@ async fn the_api_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(code, Some(0), "exited cleanly after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_verifier_is_resolved_by_recovery() {
+    let operator_hash = hex::encode(Sha256::digest(OPERATOR.as_bytes()));
+    let config = format!(
+        r#"
+[state]
+lease_ttl = "2s"
+
+[stores.local]
+kind = "file"
+root = "store"
+
+[verifiers.slow]
+kind = "command"
+command = ["sh", "-c", "cat >/dev/null; sleep 20"]
+timeout = "60s"
+
+[policies.manual]
+interval = "0"
+verifiers = ["slow"]
+
+[server]
+shutdown_timeout = "1s"
+
+[[server.tokens]]
+name = "oncall"
+role = "operator"
+sha256 = "{operator_hash}"
+
+[[secrets]]
+id = "db"
+store = "local"
+path = "app/db"
+policy = "manual"
+"#
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rotation.toml"), &config).expect("config");
+    let root = dir.path().join("store");
+    let store = rotation_file::FileStore::builder(&root)
+        .build()
+        .expect("store");
+    let path = rotation_core::SecretPath::new("app/db");
+    rotation_core::SecretStore::write_current(
+        &store,
+        &path,
+        &rotation_core::RotationId::generate(),
+        &rotation_core::SecretValue::from("the-old-value"),
+        None,
+    )
+    .await
+    .expect("seed");
+    let keep = dir.path().to_owned();
+    let mut server = start_in(dir);
+    let http = reqwest::Client::new();
+    let (status, acc) = call(
+        &http,
+        "POST",
+        &format!("{}/v1/secrets/db/rotate", server.base),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{acc}");
+    let rid = acc["rotation_id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(Duration::from_millis(800)).await; // inside the verifier now
+    let started = std::time::Instant::now();
+    assert_eq!(sigterm(&mut server), Some(0), "clean exit after SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "bounded by shutdown_timeout"
+    );
+
+    // Restart once the lease has expired: recovery resolves the cut-off rotation.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut server = spawn(
+        &keep.join("rotation.toml"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let (status, rot) = call(
+        &http,
+        "GET",
+        &format!("{}/v1/rotations/{rid}", server.base),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rot}");
+    assert_eq!(rot["finished"], true, "recovery finished it: {rot}");
+    assert_ne!(
+        rot["status"], "success",
+        "an unverified credential is never a success: {rot}"
+    );
+    let current = rotation_core::SecretStore::read_current(&store, &path)
+        .await
+        .expect("read");
+    assert_eq!(current.value.expose(), b"the-old-value");
+    let versions = rotation_core::SecretStore::list_versions(&store, &path)
+        .await
+        .expect("list");
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.state != rotation_core::VersionState::Pending),
+        "no pending value left"
+    );
+    assert_eq!(sigterm(&mut server), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_the_api_with_the_configured_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let leaf_key = KeyPair::generate().expect("key");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    leaf.subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("server.pem"), leaf_cert.pem()).expect("cert");
+    let key_path = dir.path().join("server.key");
+    std::fs::write(&key_path, leaf_key.serialize_pem()).expect("key");
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&key_path).expect("meta").permissions(),
+        0o600,
+    );
+    std::fs::set_permissions(
+        &key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let reader_hash = hex::encode(Sha256::digest(READER.as_bytes()));
+    let config = format!(
+        "[stores.local]\nkind = \"file\"\nroot = \"store\"\n\n[policies.manual]\ninterval = \"0\"\nrequire_verification = false\n\n[server]\ntls_cert = \"server.pem\"\ntls_key = \"server.key\"\n\n[[server.tokens]]\nname = \"r\"\nrole = \"reader\"\nsha256 = \"{reader_hash}\"\n\n[[secrets]]\nid = \"a\"\nstore = \"local\"\npath = \"a\"\npolicy = \"manual\"\ncreate_if_missing = true\n"
+    );
+    std::fs::write(dir.path().join("rotation.toml"), config).expect("config");
+    let mut server = start_in(dir);
+    let https = server.base.replace("http://", "https://");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_cert.pem().as_bytes()).expect("ca"))
+        .build()
+        .expect("client");
+    let (status, list) = call(
+        &http,
+        "GET",
+        &format!("{https}/v1/secrets"),
+        Some(READER),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list[0]["id"], "a");
+    let plain = reqwest::Client::new()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
+        "no plain HTTP on a TLS listener"
+    );
+    assert_eq!(sigterm(&mut server), Some(0));
 }

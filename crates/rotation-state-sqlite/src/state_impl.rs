@@ -26,13 +26,13 @@ impl Journal for SqliteStateStore {
 #[async_trait]
 impl StateStore for SqliteStateStore {
     async fn unfinished(&self) -> Result<Vec<RotationState>> {
-        self.run("list unfinished rotations", rotations::unfinished)
+        self.read("list unfinished rotations", rotations::unfinished)
             .await
     }
 
     async fn rotation(&self, id: &RotationId) -> Result<Option<RotationState>> {
         let id = id.clone();
-        self.run("read rotation", move |c| rotations::get(c, id.as_str()))
+        self.read("read rotation", move |c| rotations::get(c, id.as_str()))
             .await
     }
 
@@ -64,7 +64,7 @@ impl StateStore for SqliteStateStore {
 
     async fn lease(&self, secret: &SecretId) -> Result<Option<Lease>> {
         let secret = secret.clone();
-        self.run("read lease", move |c| leases::get(c, &secret))
+        self.read("read lease", move |c| leases::get(c, &secret))
             .await
     }
 
@@ -78,16 +78,16 @@ impl StateStore for SqliteStateStore {
 
     async fn schedule(&self, secret: &SecretId) -> Result<Option<ScheduleRecord>> {
         let secret = secret.clone();
-        self.run("read schedule", move |c| schedules::get(c, &secret))
+        self.read("read schedule", move |c| schedules::get(c, &secret))
             .await
     }
 
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
-        self.run("list schedules", schedules::all).await
+        self.read("list schedules", schedules::all).await
     }
 
     async fn due_schedules(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ScheduleRecord>> {
-        self.run("list due schedules", move |c| schedules::due(c, now, limit))
+        self.read("list due schedules", move |c| schedules::due(c, now, limit))
             .await
     }
 
@@ -103,7 +103,7 @@ impl StateStore for SqliteStateStore {
     }
 
     async fn counts(&self) -> Result<StoredCounts> {
-        self.run("read counts", counts::get).await
+        self.read("read counts", counts::get).await
     }
 
     async fn reset_counts(&self) -> Result<()> {

@@ -1,7 +1,9 @@
 //! [`SqliteStateStore`]: opening the database and running blocking calls off the async runtime.
 //!
-//! One connection per store, behind a `std::sync::Mutex`; every call runs in
-//! `tokio::task::spawn_blocking`. Several stores (in one process or many) may share a file.
+//! One read-write connection per store, behind a `std::sync::Mutex`, plus (for files) a
+//! read-only connection for queries, so reads are not queued behind a write's fsync (WAL lets a
+//! reader proceed while the writer commits); every call runs in `tokio::task::spawn_blocking`.
+//! Several stores (in one process or many) may share a file.
 
 use std::fmt;
 use std::path::Path;
@@ -23,6 +25,9 @@ pub struct SqliteStateStore {
 
 struct Shared {
     conn: Mutex<Connection>,
+    /// Read-only connection of a file database (`None` in memory: a second connection would
+    /// see another database).
+    reader: Option<Mutex<Connection>>,
     path: String,
 }
 
@@ -53,7 +58,29 @@ impl SqliteStateStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::init(Connection::open_with_flags(path, flags), true, shown)
+        let store = Self::init(Connection::open_with_flags(path, flags), true, shown)?;
+        // Opened after the schema is in place.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5))
+                .map(|()| c)
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("open state database {} for reading: {e}", store.shared.path),
+            )
+        })?;
+        let shared = Arc::into_inner(store.shared).expect("not shared yet");
+        Ok(Self {
+            shared: Arc::new(Shared {
+                reader: Some(Mutex::new(reader)),
+                ..shared
+            }),
+        })
     }
 
     /// A private in-memory database (tests): same schema and behaviour, nothing persisted.
@@ -78,6 +105,7 @@ impl SqliteStateStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
+                reader: None,
                 path,
             }),
         })
@@ -107,9 +135,30 @@ impl SqliteStateStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
     {
+        self.on(false, op, f).await
+    }
+
+    /// Like [`Self::run`] for a query that writes nothing: on the read-only connection.
+    pub(crate) async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    {
+        self.on(true, op, f).await
+    }
+
+    async fn on<T, F>(&self, read_only: bool, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    {
         let shared = Arc::clone(&self.shared);
         let joined = tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&shared.conn);
+            let conn = match (&shared.reader, read_only) {
+                (Some(reader), true) => reader,
+                _ => &shared.conn,
+            };
+            let mut conn = lock(conn);
             f(&mut conn).map_err(|failure| to_error(failure, op, &shared.path))
         })
         .await;

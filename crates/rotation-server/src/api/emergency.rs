@@ -96,9 +96,10 @@ pub struct EmergencyOutcome {
     pub success: bool,
     /// Why not (never a value).
     pub error: Option<String>,
-    /// Whether the old credential was revoked at the target (no configured target kind can
-    /// revoke yet: the target only receives the new credential).
+    /// Whether the old credential was revoked at the target (targets with a `revoke` command).
     pub revoked: bool,
+    /// Why it was not (no target, the target cannot revoke, or the revoke failed).
+    pub revoke_error: Option<String>,
 }
 
 /// The answer to an emergency.
@@ -204,24 +205,66 @@ pub async fn emergency(
                     success: false,
                     error: Some("a rotation of this secret was already running".into()),
                     revoked: false,
+                    revoke_error: None,
                 })
             }
         }
     }
     for task in tasks {
         match task.await {
-            Ok(Some(r)) => results.push(EmergencyOutcome {
-                secret: r.secret.to_string(),
-                rotation_id: Some(r.rotation_id.to_string()),
-                status: r.status.as_str().to_owned(),
-                success: r.success,
-                error: r.error.clone(),
-                revoked: false,
-            }),
+            Ok(Some(r)) => {
+                let revoke_error = if r.success {
+                    revoke_old(&app, &r).await.err()
+                } else {
+                    Some("not revoked: the rotation did not succeed".into())
+                };
+                results.push(EmergencyOutcome {
+                    secret: r.secret.to_string(),
+                    rotation_id: Some(r.rotation_id.to_string()),
+                    status: r.status.as_str().to_owned(),
+                    success: r.success,
+                    error: r.error.clone(),
+                    revoked: revoke_error.is_none(),
+                    revoke_error,
+                });
+            }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "emergency rotation task failed"),
         }
     }
     app.emergencies.fetch_sub(1, Ordering::SeqCst);
     Ok((StatusCode::OK, Json(EmergencyReport { acted, results })))
+}
+
+/// Revoke the credential a successful emergency rotation replaced, at the secret's target.
+async fn revoke_old(app: &App, r: &rotation_core::RotationResult) -> Result<(), String> {
+    let entry = &app.secrets[&r.secret];
+    let b = &entry.binding;
+    let target = b.target.as_ref().ok_or("the secret has no target")?;
+    if !target.can_revoke() {
+        return Err(format!(
+            "target {} cannot revoke (no revoke command)",
+            target.name()
+        ));
+    }
+    let old_version = r
+        .old_version
+        .as_ref()
+        .ok_or("the secret had no previous version")?;
+    let doc = b
+        .store
+        .read_version(&b.path, old_version)
+        .await
+        .map_err(|e| format!("cannot read the old version: {e}"))?;
+    let old = match &b.field {
+        Some(f) => rotation_core::field::extract(&doc.value, f).map_err(|e| e.to_string())?,
+        None => doc.value,
+    };
+    let ctx = rotation_core::VerifyContext {
+        secret: r.secret.clone(),
+        rotation_id: Some(r.rotation_id.clone()),
+    };
+    target.revoke(&ctx, &old).await.map_err(|e| e.to_string())?;
+    tracing::warn!(secret = %r.secret, target = target.name(), "old credential revoked after an emergency");
+    Ok(())
 }

@@ -27,6 +27,7 @@ use crate::state::App;
         rotations::one, rotations::stats, emergency::emergency,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
+    components(schemas(secrets::ScheduleAction)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

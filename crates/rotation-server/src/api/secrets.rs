@@ -238,10 +238,24 @@ pub async fn history(
     Ok(Json(mine))
 }
 
+/// A schedule change.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleAction {
+    /// Rotate on schedule again.
+    Enable,
+    /// Never rotate on schedule.
+    Disable,
+    /// Skip scheduled rotations until resumed.
+    Pause,
+    /// Undo pause and quarantine.
+    Resume,
+}
+
 /// Change a schedule (operator): `enable`, `disable`, `pause`, `resume` (also clears quarantine).
 #[utoipa::path(post, path = "/v1/secrets/{id}/schedule/{action}", tag = "secrets",
     params(("id" = String, Path, description = "Configured secret id"),
-           ("action" = String, Path, description = "enable | disable | pause | resume")),
+           ("action" = ScheduleAction, Path, description = "What to change")),
     responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -278,6 +292,6 @@ pub async fn schedule(
     change(&mut record);
     app.state.put_schedule(&record).await?;
     tracing::info!(secret = %secret, action, caller = %caller.name, "schedule changed");
-    app.refresh_quarantined().await;
+    app.note_schedule(&record);
     Ok(Json(schedule_view(&record)))
 }
