@@ -478,6 +478,19 @@ policy = "manual"
     .await;
     assert_eq!(status, 202, "{acc}");
     let rid = acc["rotation_id"].as_str().expect("id").to_owned();
+    let (status, busy) = call(
+        &http,
+        "POST",
+        &format!("{}/v1/secrets/db/rotate", server.base),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, busy["error"]["code"].clone()),
+        (409, json!("conflict")),
+        "one at a time: {busy}"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await; // inside the verifier now
     let started = std::time::Instant::now();
     assert_eq!(sigterm(&mut server), Some(0), "clean exit after SIGTERM");
