@@ -285,17 +285,8 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
                 continue;
             }
             StoreSpec::Vault(v) => {
-                let builder = super::vault::builder(name, v, base).map_err(|m| {
-                    let key = m
-                        .split(':')
-                        .next()
-                        .unwrap_or_default()
-                        .rsplit('.')
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    at(spec, &key, m)
-                })?;
+                let builder = super::vault::builder(name, v, base)
+                    .map_err(|m| at(spec, &last_key(&m), &m))?;
                 stores.insert(name.clone(), StoreConfig::Vault(builder));
                 continue;
             }

@@ -117,6 +117,21 @@ impl ScheduleRecord {
         }
     }
 
+    /// One word for people: `disabled`, `quarantined`, `paused`, `manual` or `active`.
+    pub fn state_word(&self) -> &'static str {
+        if !self.enabled {
+            "disabled"
+        } else if self.quarantined {
+            "quarantined"
+        } else if self.paused {
+            "paused"
+        } else if self.next_rotation.is_none() {
+            "manual"
+        } else {
+            "active"
+        }
+    }
+
     /// Whether the scheduler may start it at `now`.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.enabled

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::{IdArg, IdsArgs, StatsArgs};
-use crate::commands::schedule::state_word;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{emit, opt};
 use rotation_config::{Resolved, SecretEntry};
@@ -54,7 +53,9 @@ async fn status_row(
         strategy: entry.policy.strategy().to_string(),
         current_version: None,
         previous_version: None,
-        schedule: record.as_ref().map_or("manual", state_word),
+        schedule: record
+            .as_ref()
+            .map_or("manual", rotation_core::ScheduleRecord::state_word),
         enabled: record.as_ref().is_none_or(|r| r.enabled),
         paused: record.as_ref().is_some_and(|r| r.paused),
         quarantined: record.as_ref().is_some_and(|r| r.quarantined),

@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
                     println!(
                         "{:<24} {:<11} {:<32} {:>6} {:>8} {}",
                         r.secret,
-                        state_word(r),
+                        r.state_word(),
                         opt(r.next_rotation.map(|t| t.to_rfc3339())),
                         r.rotation_count,
                         r.consecutive_failures,
@@ -55,22 +55,7 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
     change(&mut record);
     state.put_schedule(&record).await?;
     emit(ctx.output(), &record, |r| {
-        println!("ok     {} is {}", r.secret, state_word(r))
+        println!("ok     {} is {}", r.secret, r.state_word())
     });
     Ok(OK)
-}
-
-/// One word for the schedule's state.
-pub fn state_word(r: &ScheduleRecord) -> &'static str {
-    if !r.enabled {
-        "disabled"
-    } else if r.quarantined {
-        "quarantined"
-    } else if r.paused {
-        "paused"
-    } else if r.next_rotation.is_none() {
-        "manual"
-    } else {
-        "active"
-    }
 }

@@ -61,19 +61,8 @@ pub struct ScheduleView {
 }
 
 fn schedule_view(r: &ScheduleRecord) -> ScheduleView {
-    let state = if !r.enabled {
-        "disabled"
-    } else if r.quarantined {
-        "quarantined"
-    } else if r.paused {
-        "paused"
-    } else if r.next_rotation.is_none() {
-        "manual"
-    } else {
-        "active"
-    };
     ScheduleView {
-        state: state.to_owned(),
+        state: r.state_word().to_owned(),
         enabled: r.enabled,
         paused: r.paused,
         quarantined: r.quarantined,
