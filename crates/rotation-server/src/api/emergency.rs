@@ -179,8 +179,9 @@ pub async fn emergency(
             }),
         ));
     }
-    // Scheduled passes do not start new work while this is pending.
-    app.emergencies.fetch_add(1, Ordering::SeqCst);
+    // Scheduled passes do not start new work while this is pending. A guard, because the
+    // request timeout may drop this future before the rotations end.
+    let _pending = Pending::new(&app);
     let mut tasks = Vec::new();
     let mut results = Vec::new();
     for id in ids {
@@ -232,8 +233,23 @@ pub async fn emergency(
             Err(e) => tracing::error!(error = %e, "emergency rotation task failed"),
         }
     }
-    app.emergencies.fetch_sub(1, Ordering::SeqCst);
     Ok((StatusCode::OK, Json(EmergencyReport { acted, results })))
+}
+
+/// Counts one pending emergency for as long as it lives.
+struct Pending(App);
+
+impl Pending {
+    fn new(app: &App) -> Self {
+        app.emergencies.fetch_add(1, Ordering::SeqCst);
+        Self(app.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.emergencies.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Revoke the credential a successful emergency rotation replaced, at the secret's target.
