@@ -40,7 +40,10 @@ policy = "manual"
 create_if_missing = true
 "#
     ));
+    // schemathesis keeps a cache in its working directory: not in the source tree.
+    let scratch = tempfile::tempdir().expect("scratch");
     let out = std::process::Command::new(bin)
+        .current_dir(scratch.path())
         .arg("run")
         .arg(format!("{}/openapi.json", server.base))
         .args(["-H", &format!("Authorization: Bearer {TOKEN}")])

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rotation_core::{Error, ErrorKind, Result, ScheduleRecord};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{DbResult, Failure, to_error};
+use crate::error::{DbResult, Failure, kind_of, to_error};
 use crate::{fsutil, schedules, schema};
 
 /// A [`StateStore`](rotation_core::StateStore) in a SQLite database file.
@@ -94,9 +94,21 @@ impl SqliteStateStore {
     fn init(conn: rusqlite::Result<Connection>, file: bool, path: String) -> Result<Self> {
         let setup = |conn: rusqlite::Result<Connection>| -> DbResult<Connection> {
             let mut conn = conn?;
-            schema::configure(&conn, file)?;
-            schema::migrate(&mut conn)?;
-            Ok(conn)
+            // Several processes opening a new file at once: switching it to WAL (and the first
+            // migration) can answer BUSY at once, without waiting in the busy handler.
+            let start = std::time::Instant::now();
+            loop {
+                let done = schema::configure(&conn, file).and_then(|()| schema::migrate(&mut conn));
+                match done {
+                    Err(Failure::Sql(e))
+                        if kind_of(&e) == ErrorKind::Temporary
+                            && start.elapsed() < schema::BUSY_TIMEOUT =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    other => return other.map(|()| conn),
+                }
+            }
         };
         let conn = setup(conn).map_err(|f| match f {
             Failure::Core(e) => e.context(format!("open state database {path}")),
