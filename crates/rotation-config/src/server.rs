@@ -114,18 +114,7 @@ fn duration(field: &str, value: Option<&str>, default: &str) -> Result<Duration,
 
 /// Resolve `spec` (None: all defaults, no tokens); `base` resolves relative files.
 pub fn resolve(spec: Option<&ServerSpec>, base: &Path) -> Result<ServerConfig, String> {
-    let empty = ServerSpec {
-        listen: None,
-        tick: None,
-        concurrency: None,
-        request_timeout: None,
-        body_limit: None,
-        shutdown_timeout: None,
-        tls_cert: None,
-        tls_key: None,
-        tokens: Vec::new(),
-        webhooks: Vec::new(),
-    };
+    let empty = ServerSpec::default();
     let spec = spec.unwrap_or(&empty);
     let listen_text = spec.listen.as_deref().unwrap_or("127.0.0.1:8080");
     let listen = listen_text.parse().map_err(|_| {
@@ -252,18 +241,7 @@ mod tests {
     use crate::spec::{TokenSpec, WebhookSpec};
 
     fn spec() -> ServerSpec {
-        ServerSpec {
-            listen: None,
-            tick: None,
-            concurrency: None,
-            request_timeout: None,
-            body_limit: None,
-            shutdown_timeout: None,
-            tls_cert: None,
-            tls_key: None,
-            tokens: Vec::new(),
-            webhooks: Vec::new(),
-        }
+        ServerSpec::default()
     }
 
     fn token(role: &str, sha256: Option<&str>, file: Option<&str>) -> TokenSpec {

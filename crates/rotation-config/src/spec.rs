@@ -41,7 +41,7 @@ pub struct ConfigFile {
 }
 
 /// `[server]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     /// Listen address (default "127.0.0.1:8080").
