@@ -115,6 +115,7 @@ async fn open(settings: Settings) -> Result<App> {
         results: Default::default(),
         permits: Arc::new(Semaphore::new(cfg.server.concurrency)),
         emergencies: AtomicUsize::new(0),
+        stopping: std::sync::atomic::AtomicBool::new(false),
         quarantined: Default::default(),
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
@@ -145,7 +146,17 @@ pub async fn launch(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let tls = settings.config.server.tls.clone();
+    // TLS files are read first: a bad certificate must fail before anything rotates.
+    let tls = match settings.config.server.tls.clone() {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .with_context(|| {
+                    format!("TLS certificate {} / key {}", cert.display(), key.display())
+                })?,
+        ),
+        None => None,
+    };
     let app = open(settings).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(app.clone(), stop_rx));
@@ -157,21 +168,17 @@ pub async fn launch(
         shutdown.await;
         let _ = done_tx.send(true);
     });
-    match tls {
+    let served = match tls {
         None => {
             let mut done = done_rx.clone();
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = done.wait_for(|d| *d).await;
                 })
-                .await?;
-        }
-        Some((cert, key)) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                 .await
-                .with_context(|| {
-                    format!("TLS certificate {} / key {}", cert.display(), key.display())
-                })?;
+                .map_err(anyhow::Error::from)
+        }
+        Some(config) => {
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             let mut done = done_rx.clone();
@@ -179,12 +186,19 @@ pub async fn launch(
                 let _ = done.wait_for(|d| *d).await;
                 stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
             });
-            axum_server::from_tcp_rustls(listener.into_std()?, config)
-                .handle(handle)
-                .serve(router.into_make_service())
-                .await?;
+            match listener.into_std() {
+                Ok(std_listener) => axum_server::from_tcp_rustls(std_listener, config)
+                    .handle(handle)
+                    .serve(router.into_make_service())
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            }
         }
-    }
+    };
+    // Whatever ended serving: stop scheduling, start nothing new, drain.
+    app.stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let bound = app.settings.shutdown_timeout;
@@ -196,5 +210,5 @@ pub async fn launch(
     }
     app.notifier.flush(std::time::Duration::from_secs(5)).await;
     tracing::info!("rotation-server stopped");
-    Ok(())
+    served
 }

@@ -1,5 +1,7 @@
 //! The scheduler loop: every tick, start the due rotations (bounded by the shared permits),
-//! unless emergency rotations are waiting, which go first.
+//! unless emergency rotations are waiting, which go first. A permit is taken *before* a secret
+//! is claimed, so no secret looks busy while it only waits, and nothing queued starts after
+//! shutdown began.
 
 use std::sync::atomic::Ordering;
 
@@ -19,11 +21,15 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
             return;
         }
         if app.emergencies.load(Ordering::SeqCst) == 0 {
-            pass(&app).await;
+            tokio::select! {
+                _ = pass(&app) => {}
+                _ = stop.changed() => return,
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(app.settings.tick) => {}
-            _ = stop.changed() => {}
+            // A dropped sender (launch failed) is a stop as well.
+            _ = stop.changed() => return,
         }
     }
 }
@@ -43,15 +49,21 @@ async fn pass(app: &App) {
             }
             continue;
         }
+        let Ok(permit) = app.permits.clone().acquire_owned().await else {
+            return;
+        };
+        if app.emergencies.load(Ordering::SeqCst) > 0 || app.stopping.load(Ordering::SeqCst) {
+            return; // emergencies first; nothing new during shutdown
+        }
         // The engine uses its own id for scheduled runs; this one only marks the claim.
         let marker = RotationId::generate();
-        if app.claim(&record.secret, &marker).is_err() {
+        let Ok(claim) = app.claim(&record.secret, &marker) else {
             continue; // running already (an API rotation)
-        }
+        };
         let app = app.clone();
         tokio::spawn(async move {
             if let Some(r) = app
-                .run(&record.secret, RotateRequest::default(), true)
+                .run(claim, RotateRequest::default(), true, Some(permit))
                 .await
             {
                 tracing::info!(secret = %r.secret, rotation = %r.rotation_id, status = r.status.as_str(), "scheduled rotation finished");

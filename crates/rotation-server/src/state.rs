@@ -11,7 +11,7 @@ use rotation_core::{
     Engine, RotateRequest, RotationId, RotationResult, RotationStatus, ScheduleRecord,
     SecretBinding, SecretId, StateStore, Timing,
 };
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::Metrics;
 use crate::notify::{Event, EventKind, Notifier};
@@ -64,6 +64,8 @@ pub struct AppInner {
     pub emergencies: AtomicUsize,
     /// Quarantined secrets (kept here: recounting 100k schedules per rotation is too slow).
     pub quarantined: Mutex<HashSet<SecretId>>,
+    /// Set when shutdown begins: nothing new starts.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// Rotations in flight, for graceful shutdown.
     pub in_flight: AtomicUsize,
     /// Signalled when `in_flight` drops.
@@ -83,10 +85,44 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A secret claimed for one rotation in this process. Dropping it (also when a rotation task
+/// panics) releases the claim and wakes a waiting shutdown.
+pub struct Claim {
+    app: App,
+    secret: SecretId,
+}
+
+impl Claim {
+    /// The claimed secret.
+    pub fn secret(&self) -> &SecretId {
+        &self.secret
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        {
+            let mut running = lock(&self.app.running);
+            running.remove(&self.secret);
+            self.app.metrics.set_in_progress(running.len() as i64);
+        }
+        if self.app.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.app.idle.notify_waiters();
+        }
+    }
+}
+
 impl AppInner {
-    /// Claim `secret` for a rotation with id `rid` (refused if one runs in this process).
-    pub fn claim(&self, secret: &SecretId, rid: &RotationId) -> Result<&Secret, NotStarted> {
-        let entry = self.secrets.get(secret).ok_or(NotStarted::Unknown)?;
+    /// Claim `secret` for a rotation with id `rid` (refused if one runs or waits in this
+    /// process).
+    pub fn claim(
+        self: &Arc<Self>,
+        secret: &SecretId,
+        rid: &RotationId,
+    ) -> Result<Claim, NotStarted> {
+        if !self.secrets.contains_key(secret) {
+            return Err(NotStarted::Unknown);
+        }
         let mut running = lock(&self.running);
         if let Some(other) = running.get(secret) {
             return Err(NotStarted::Running(other.clone()));
@@ -94,12 +130,23 @@ impl AppInner {
         running.insert(secret.clone(), rid.clone());
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.metrics.set_in_progress(running.len() as i64);
-        Ok(entry)
+        Ok(Claim {
+            app: self.clone(),
+            secret: secret.clone(),
+        })
     }
 
-    /// The rotation running for `secret`, if any.
+    /// The rotation running (or waiting for a permit) for `secret`, if any.
     pub fn running(&self, secret: &SecretId) -> Option<RotationId> {
         lock(&self.running).get(secret).cloned()
+    }
+
+    /// Whether `rid` was accepted and has not finished yet.
+    pub fn is_running(&self, rid: &RotationId) -> Option<SecretId> {
+        lock(&self.running)
+            .iter()
+            .find(|(_, r)| *r == rid)
+            .map(|(s, _)| s.clone())
     }
 
     /// A kept result.
@@ -112,16 +159,25 @@ impl AppInner {
     }
 
     /// Run a claimed rotation to its end (`scheduled`: only if still due, see
-    /// `Engine::rotate_if_due`). Always releases the claim.
+    /// `Engine::rotate_if_due`). `permit`: one already taken (the scheduler takes it before it
+    /// claims, so nothing waits while holding a claim); otherwise one is waited for. Nothing
+    /// starts once shutdown began. The claim is released at the end, whatever happens.
     pub async fn run(
         &self,
-        secret: &SecretId,
+        claim: Claim,
         request: RotateRequest,
         scheduled: bool,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Option<RotationResult> {
-        let entry = &self.secrets[secret];
+        let entry = &self.secrets[claim.secret()];
         let result = {
-            let _permit = self.permits.acquire().await;
+            let _permit = match permit {
+                Some(p) => p,
+                None => self.permits.clone().acquire_owned().await.ok()?,
+            };
+            if self.stopping.load(Ordering::SeqCst) {
+                return None;
+            }
             if scheduled {
                 self.engine
                     .rotate_if_due(&entry.binding, entry.timing.clone())
@@ -130,16 +186,9 @@ impl AppInner {
                 Some(self.engine.rotate(&entry.binding, request).await)
             }
         };
-        {
-            let mut running = lock(&self.running);
-            running.remove(secret);
-            self.metrics.set_in_progress(running.len() as i64);
-        }
+        drop(claim);
         if let Some(r) = &result {
             self.finished(entry, r).await;
-        }
-        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
         }
         result
     }
@@ -164,8 +213,10 @@ impl AppInner {
         }
         match self.state.schedule(&r.secret).await {
             Ok(Some(s)) => {
+                let was = lock(&self.quarantined).contains(&s.secret);
                 self.note_schedule(&s);
-                if s.quarantined && !r.success && flags.on_failure {
+                // Entering quarantine always notifies: a secret stops rotating.
+                if s.quarantined && !was {
                     let mut event = Event::from_result(r).unwrap_or_else(|| Event {
                         kind: EventKind::Quarantined,
                         secret: Some(r.secret.clone()),

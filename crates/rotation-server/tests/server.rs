@@ -133,6 +133,15 @@ async fn the_api_end_to_end() {
         }
     }
 
+    // The scheme is case-insensitive.
+    let lower = http
+        .get(url("/v1/stats"))
+        .header("authorization", format!("bearer {READER}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(lower.status().as_u16(), 200);
+
     // Rotate and wait; then the rotation, the secret and the stats tell.
     let (status, r) = call(
         &http,
@@ -269,7 +278,7 @@ async fn the_api_end_to_end() {
     let before_leak = rotation_core::SecretStore::read_current(&store, &path)
         .await
         .expect("a");
-    let leak = json!({"indicator": "leaked_credential", "severity": "critical", "secret_ids": ["a", "b", "c"]});
+    let leak = json!({"indicator": "leaked_credential", "severity": "critical", "secret_ids": ["a", "b", "c", "a"]});
     let (status, report) = call(
         &http,
         "POST",

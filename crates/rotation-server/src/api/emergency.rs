@@ -2,7 +2,9 @@
 //! immediate strategy, ahead of scheduled work, and notifies. Events that are neither a
 //! compromise nor above low severity are recorded, not acted on.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Extension;
 use axum::Json;
@@ -90,7 +92,9 @@ pub struct EmergencyOutcome {
     pub secret: String,
     /// The rotation, if one ran.
     pub rotation_id: Option<String>,
-    /// `success`, `failed`, `rolled_back`, or `busy` (a rotation was already running).
+    /// `success`, `failed`, `rolled_back`; `running` (not finished when the answer was sent:
+    /// follow `rotation_id`), `busy` (another rotation of it did not finish in 10 minutes) or
+    /// `not_started` (shutdown).
     pub status: String,
     /// Whether the new credential is current and verified.
     pub success: bool,
@@ -179,61 +183,117 @@ pub async fn emergency(
             }),
         ));
     }
-    // Scheduled passes do not start new work while this is pending. A guard, because the
-    // request timeout may drop this future before the rotations end.
-    let _pending = Pending::new(&app);
+    // Scheduled passes do not start new work while this is pending; the guard lives in the
+    // detached tasks, because the request timeout may drop this future before they end.
+    let hold = Arc::new(Pending::new(&app));
+    let mut seen = std::collections::HashSet::new();
     let mut tasks = Vec::new();
-    let mut results = Vec::new();
-    for id in ids {
+    for id in ids.into_iter().filter(|id| seen.insert(id.clone())) {
         let rid = RotationId::generate();
-        match app.claim(&id, &rid) {
-            Ok(_) => {
-                let app = app.clone();
-                let request = RotateRequest {
-                    rotation_id: Some(rid),
-                    strategy: Some(RotationStrategy::Immediate),
-                    ..Default::default()
-                };
-                tasks.push(tokio::spawn(
-                    async move { app.run(&id, request, false).await },
-                ));
-            }
-            Err(NotStarted::Running(_)) | Err(NotStarted::Unknown) => {
-                results.push(EmergencyOutcome {
-                    secret: id.to_string(),
-                    rotation_id: None,
-                    status: "busy".into(),
-                    success: false,
-                    error: Some("a rotation of this secret was already running".into()),
-                    revoked: false,
-                    revoke_error: None,
-                })
-            }
-        }
+        let (app, hold) = (app.clone(), hold.clone());
+        tasks.push((
+            id.clone(),
+            rid.clone(),
+            tokio::spawn(async move {
+                let _hold = hold;
+                rotate_and_revoke(&app, id, rid).await
+            }),
+        ));
     }
-    for task in tasks {
-        match task.await {
-            Ok(Some(r)) => {
-                let revoke_error = if r.success {
-                    revoke_old(&app, &r).await.err()
-                } else {
-                    Some("not revoked: the rotation did not succeed".into())
-                };
-                results.push(EmergencyOutcome {
-                    secret: r.secret.to_string(),
-                    rotation_id: Some(r.rotation_id.to_string()),
-                    status: r.status.as_str().to_owned(),
-                    success: r.success,
-                    error: r.error.clone(),
-                    revoked: revoke_error.is_none(),
-                    revoke_error,
-                });
+    // Answer before the request timeout does; what is not done yet is reported as running.
+    let deadline = tokio::time::Instant::now()
+        + app
+            .settings
+            .request_timeout
+            .saturating_sub(Duration::from_secs(1));
+    let mut results = Vec::new();
+    for (id, rid, task) in tasks {
+        let outcome = match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "emergency rotation task failed");
+                outcome(
+                    &id,
+                    Some(&rid),
+                    "failed",
+                    Some("the rotation task failed".into()),
+                )
             }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "emergency rotation task failed"),
-        }
+            Err(_) => outcome(&id, Some(&rid), "running", None),
+        };
+        results.push(outcome);
     }
     Ok((StatusCode::OK, Json(EmergencyReport { acted, results })))
+}
+
+fn outcome(
+    id: &SecretId,
+    rid: Option<&RotationId>,
+    status: &str,
+    error: Option<String>,
+) -> EmergencyOutcome {
+    EmergencyOutcome {
+        secret: id.to_string(),
+        rotation_id: rid.map(ToString::to_string),
+        status: status.to_owned(),
+        success: false,
+        error,
+        revoked: false,
+        revoke_error: None,
+    }
+}
+
+/// Longest wait for a rotation of the secret that is already running.
+const BUSY_WAIT: Duration = Duration::from_secs(600);
+
+/// Rotate `id` with the immediate strategy (after any rotation of it already running), then
+/// revoke the old credential at its target.
+async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> EmergencyOutcome {
+    let started = tokio::time::Instant::now();
+    let claim = loop {
+        match app.claim(&id, &rid) {
+            Ok(claim) => break claim,
+            Err(NotStarted::Running(_)) if started.elapsed() < BUSY_WAIT => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(_) => {
+                return outcome(
+                    &id,
+                    None,
+                    "busy",
+                    Some("another rotation of this secret did not finish".into()),
+                );
+            }
+        }
+    };
+    let request = RotateRequest {
+        rotation_id: Some(rid.clone()),
+        strategy: Some(RotationStrategy::Immediate),
+        timing: Some(app.secrets[&id].timing.clone()),
+        ..Default::default()
+    };
+    let Some(r) = app.run(claim, request, false, None).await else {
+        return outcome(
+            &id,
+            Some(&rid),
+            "not_started",
+            Some("the server is shutting down".into()),
+        );
+    };
+    let revoke_error = if r.success {
+        revoke_old(app, &r).await.err()
+    } else {
+        Some("not revoked: the rotation did not succeed".into())
+    };
+    EmergencyOutcome {
+        secret: r.secret.to_string(),
+        rotation_id: Some(r.rotation_id.to_string()),
+        status: r.status.as_str().to_owned(),
+        success: r.success,
+        error: r.error.clone(),
+        revoked: revoke_error.is_none(),
+        revoke_error,
+    }
 }
 
 /// Counts one pending emergency for as long as it lives.

@@ -110,11 +110,12 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(fallback)
-        .layer(middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(app.settings.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             app.settings.request_timeout,
         ))
+        // Outermost, so that the timeout's empty 408 is turned into JSON too.
+        .layer(middleware::map_response(json_errors))
         .with_state(app)
 }

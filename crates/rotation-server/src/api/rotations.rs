@@ -47,11 +47,20 @@ pub async fn one(
             result: Some(r),
         }));
     }
-    let state = app
-        .state
-        .rotation(&rid)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("rotation {id}")))?;
+    let Some(state) = app.state.rotation(&rid).await? else {
+        // Accepted, still waiting for a permit or its lease: not journaled yet.
+        let secret = app
+            .is_running(&rid)
+            .ok_or_else(|| ApiError::not_found(format!("rotation {id}")))?;
+        return Ok(Json(RotationView {
+            rotation_id: id,
+            secret: secret.to_string(),
+            status: "pending".into(),
+            step: "queued".into(),
+            finished: false,
+            result: None,
+        }));
+    };
     let step = serde_json::to_value(state.step)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

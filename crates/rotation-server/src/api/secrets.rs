@@ -158,7 +158,7 @@ pub async fn rotate(
     require(&caller, Role::Operator)?;
     let secret = secret_id(&id);
     let rid = RotationId::generate();
-    let entry = app.claim(&secret, &rid).map_err(|e| match e {
+    let claim = app.claim(&secret, &rid).map_err(|e| match e {
         NotStarted::Unknown => ApiError::not_found(format!("secret {id}")),
         NotStarted::Running(_) => ApiError::new(
             StatusCode::CONFLICT,
@@ -169,20 +169,26 @@ pub async fn rotate(
     tracing::info!(secret = %secret, rotation = %rid, caller = %caller.name, "rotation requested");
     let request = RotateRequest {
         rotation_id: Some(rid.clone()),
-        timing: Some(entry.timing.clone()),
+        timing: Some(app.secrets[&secret].timing.clone()),
         ..Default::default()
     };
     let task = {
-        let (app, secret) = (app.clone(), secret.clone());
+        let app = app.clone();
         // Detached: a client that goes away does not abort a rotation mid-step.
-        tokio::spawn(async move { app.run(&secret, request, false).await })
+        tokio::spawn(async move { app.run(claim, request, false, None).await })
     };
     if q.wait {
-        let result = task
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal("no result"))?;
-        return Ok((StatusCode::OK, Json(result)).into_response());
+        // Answer before the request timeout does: a 408 would lose the rotation id.
+        let bound = app
+            .settings
+            .request_timeout
+            .saturating_sub(std::time::Duration::from_secs(1));
+        if let Ok(joined) = tokio::time::timeout(bound, task).await {
+            let result = joined
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::unavailable("the server is shutting down"))?;
+            return Ok((StatusCode::OK, Json(result)).into_response());
+        }
     }
     let accepted = Accepted {
         status_url: format!("/v1/rotations/{rid}"),
@@ -195,7 +201,8 @@ pub async fn rotate(
 /// Audit events of one secret, oldest first (at most the last 1000).
 #[utoipa::path(get, path = "/v1/secrets/{id}/history", tag = "secrets",
     params(("id" = String, Path, description = "Configured secret id")),
-    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "The audit log failed verification")),
     security(("bearer" = [])))]
 pub async fn history(
     State(app): State<App>,
@@ -213,10 +220,8 @@ pub async fn history(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| {
-            ApiError::unavailable(format!(
-                "the audit log failed verification: {}",
-                e.message()
-            ))
+            tracing::error!(error = %e, "audit log verification failed");
+            ApiError::unavailable("the audit log failed verification (see the server log)")
         })?;
     let mut mine: Vec<_> = events
         .into_iter()
