@@ -8,27 +8,26 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rotation_azure::StaticTokenCredential;
 use rotation_azure::store::{TAG_PREVIOUS, TAG_ROTATION, TAG_STATUS};
+use rotation_azure::{AzureStore, StaticTokenCredential};
 use rotation_azure_testserver::KeyVaultServer;
 use rotation_conformance::support::{ScriptedVerifier, binding};
 use rotation_core::{
     Engine, ErrorKind, RotateRequest, RotationId, RotationStrategy, SecretPath, SecretStore,
     SecretValue, VersionState,
 };
+use rotation_testkit::unique;
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand_id())
-}
-
-fn rand_id() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    t ^ (N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 48)
+/// Stage a new value for `name` with a fresh rotation id; the error it must fail with.
+async fn stage_fails(store: &AzureStore, name: &str) -> rotation_core::Error {
+    store
+        .stage(
+            &SecretPath::new(name),
+            &RotationId::generate(),
+            &SecretValue::from("new"),
+        )
+        .await
+        .unwrap_err()
 }
 
 async fn rotate(
@@ -461,14 +460,7 @@ async fn too_many_user_tags_fail_before_the_target_changes() {
     let tags: Vec<(String, String)> = (0..13).map(|i| (format!("t{i}"), "x".to_owned())).collect();
     let refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     server.put_tagged(&name, "old", &refs);
-    let err = store
-        .stage(
-            &SecretPath::new(&name),
-            &RotationId::generate(),
-            &SecretValue::from("new"),
-        )
-        .await
-        .unwrap_err();
+    let err = stage_fails(&store, &name).await;
     assert_eq!(err.kind(), ErrorKind::InvalidValue, "{err}");
     assert!(
         err.message().contains("13 tags") && err.message().contains("15"),
@@ -490,14 +482,7 @@ async fn a_foreign_secret_with_the_companion_name_is_never_written() {
     let comp = format!("{name}-rotation-pending");
     let v = server.put(&comp, "someone else's");
     server.set_enabled(&comp, &v, false);
-    let err = store
-        .stage(
-            &SecretPath::new(&name),
-            &RotationId::generate(),
-            &SecretValue::from("new"),
-        )
-        .await
-        .unwrap_err();
+    let err = stage_fails(&store, &name).await;
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     assert!(
         err.message().contains("not the rotation companion"),
