@@ -240,6 +240,7 @@ fn binding(store: Arc<dyn SecretStore>, path: &SecretPath) -> SecretBinding {
         verifiers: vec![Arc::new(Accept)],
         target: None,
         create_if_missing: false,
+        timing: None,
     }
 }
 

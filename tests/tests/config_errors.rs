@@ -116,6 +116,26 @@ fn unknown_store() {
 }
 
 #[test]
+fn two_ids_on_one_store_path() {
+    let config = basic_config("true", "")
+        + "\n[[secrets]]\nid = \"t\"\nstore = \"local\"\npath = \"app/key\"\npolicy = \"default\"\n";
+    let lines: Vec<&str> = config.lines().collect();
+    let second = lines
+        .iter()
+        .rposition(|l| *l == "path = \"app/key\"")
+        .expect("second path")
+        + 1;
+    check(
+        &config,
+        &[
+            "secrets[1] (id \"t\").path",
+            "\"app/key\" in store \"local\" is already the path of secret \"s\"",
+            &format!("rotation.toml:{second}:"),
+        ],
+    );
+}
+
+#[test]
 fn unsupported_strategy_and_unknown_generator_type() {
     let config = basic_config("true", "").replace(
         "interval = \"30d\"",

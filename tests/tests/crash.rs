@@ -22,6 +22,22 @@ fn config(strategy: &str, verifier: &str) -> String {
     ) + "\n[state]\nlease_ttl = \"300ms\"\n"
 }
 
+/// A sandbox whose secret also has a target: a command writing the value it is given to
+/// `target.txt`, so every crash test also checks that the target agrees with the store.
+fn sandbox(strategy: &str, verifier: &str) -> Sandbox {
+    let sandbox = Sandbox::new("");
+    let d = sandbox.path().display();
+    let target = format!("cat > {d}/target.tmp && mv {d}/target.tmp {d}/target.txt");
+    let cfg = config(strategy, verifier).replace(
+        "policy = \"default\"\n",
+        "policy = \"default\"\ntarget = \"app\"\n",
+    ) + &format!(
+        "\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {target:?}]\n"
+    );
+    std::fs::write(sandbox.config(), cfg).expect("config");
+    sandbox
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -41,6 +57,12 @@ fn recover_and_check(sandbox: &Sandbox, what: &str) {
         value == b"old" || value == b"new",
         "{what}: neither old nor new value"
     );
+    if let Ok(held) = std::fs::read(sandbox.path().join("target.txt")) {
+        assert_eq!(
+            held, value,
+            "{what}: the target holds another value than the store's current one"
+        );
+    }
     let path = SecretPath::new("app/key");
     let rt = rt();
     let versions = rt.block_on(store.list_versions(&path)).expect("versions");
@@ -117,7 +139,7 @@ fn abort_at_every_journal_record_then_recover() {
             for var in vars {
                 for k in 1.. {
                     let what = format!("{strategy} {verifier:?} {var}={k}");
-                    let sandbox = Sandbox::new(&config(strategy, verifier));
+                    let sandbox = sandbox(strategy, verifier);
                     seed(&sandbox.store(".rotation/store"), "app/key", b"old");
                     let out = rotate_with(&sandbox, var, k);
                     if out.status.code() == Some(clean_exit) {
@@ -143,7 +165,7 @@ fn abort_at_every_journal_record_then_recover() {
 #[test]
 fn kill_9_during_a_slow_verifier_then_recover() {
     for strategy in ["staged", "immediate"] {
-        let sandbox = Sandbox::new(&config(strategy, "cat >/dev/null; sleep 3"));
+        let sandbox = sandbox(strategy, "cat >/dev/null; sleep 3");
         seed(&sandbox.store(".rotation/store"), "app/key", b"old");
         let mut child = sandbox
             .command(&["rotate", "s", "--value-stdin"])

@@ -4,19 +4,28 @@
 //! variable, never in argv (argv is world-readable in `/proc`). Exit status 0 passes. The program's
 //! stdout and stderr are discarded, so a program that echoes the value cannot leak it into our
 //! logs; only the exit status is reported. A timeout kills the program and fails closed.
+//!
+//! Each program runs as the leader of its own process group, and nothing in that group outlives
+//! the call: on a timeout, on cancellation (the future dropped, e.g. its task aborted) and after
+//! the leader exits, the whole group is sent `SIGKILL`, so no descendant keeps the value (in its
+//! environment, with `value_via = "env"`). A descendant that leaves the group itself (`setsid`,
+//! `setpgid`) is out of reach.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::{Error, ErrorKind, Result, SecretValue, Target, Verifier, VerifyContext};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, kill_process_group};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 /// How the value reaches the program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -169,8 +178,7 @@ impl CommandRunner {
         cmd.args(&self.args)
             .env("ROTATION_SECRET_ID", ctx.secret.as_str())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+            .stderr(Stdio::null());
         if let Some(rid) = &ctx.rotation_id {
             cmd.env("ROTATION_ID", rid.as_str());
         }
@@ -186,19 +194,13 @@ impl CommandRunner {
                     .env(&self.env, OsStr::from_bytes(value.expose()));
             }
         }
-        let mut child = cmd
-            .spawn()
+        let mut group = ProcessGroup::spawn(&mut cmd)
             .map_err(|e| fail(format!("could not start {:?}: {}", self.program, e.kind())))?;
-        let run = async {
-            if let Some(mut stdin) = child.stdin.take() {
-                // A program that exits without reading stdin closes the pipe: not an error here,
-                // its exit status decides.
-                let _ = stdin.write_all(value.expose()).await;
-                drop(stdin);
-            }
-            child.wait().await
-        };
-        let status = match tokio::time::timeout(self.timeout, run).await {
+        let outcome = tokio::time::timeout(self.timeout, group.run(value)).await;
+        // Timed out or not, whatever the program left running goes now (dropping `group`, on
+        // cancellation too, does the same).
+        group.kill();
+        let status = match outcome {
             Ok(Ok(status)) => status,
             Ok(Err(e)) => {
                 return Err(fail(format!(
@@ -208,7 +210,8 @@ impl CommandRunner {
                 )));
             }
             Err(_) => {
-                let _ = child.kill().await;
+                // Reap the killed leader.
+                let _ = group.child.wait().await;
                 return Err(fail(format!(
                     "{:?} timed out after {:?}",
                     self.program, self.timeout
@@ -224,6 +227,67 @@ impl CommandRunner {
                 None => format!("{:?} was killed by a signal", self.program),
             }))
         }
+    }
+}
+
+/// A running program, leader of its own process group. Dropping it kills the group.
+struct ProcessGroup {
+    child: Child,
+    /// The group's id (the leader's pid); `None` once the group was killed.
+    pgid: Option<Pid>,
+}
+
+impl ProcessGroup {
+    /// Spawn `cmd` as the leader of a new process group (the group exists when this returns).
+    fn spawn(cmd: &mut Command) -> io::Result<Self> {
+        let child = cmd.process_group(0).kill_on_drop(true).spawn()?;
+        // `id()` is `None` only once the child was reaped, which cannot have happened yet;
+        // should it, `child` is dropped here and `kill_on_drop` kills it.
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::other("the spawned program has no pid"))?;
+        Ok(Self {
+            child,
+            pgid: Some(pgid),
+        })
+    }
+
+    /// Give the value (on stdin, if piped) and wait for the leader to exit.
+    async fn run(&mut self, value: &SecretValue) -> io::Result<ExitStatus> {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            // A program that exits without reading stdin closes the pipe: not an error here,
+            // its exit status decides.
+            let _ = stdin.write_all(value.expose()).await;
+            drop(stdin);
+        }
+        self.child.wait().await
+    }
+
+    /// `SIGKILL` to every process in the group, once. An empty group (`ESRCH`) is fine.
+    ///
+    /// While the leader is not reaped (timeout, cancellation) its pid cannot be reused, so the
+    /// signal reaches only our group. After a normal exit the leader is reaped; a group with
+    /// members left keeps its id reserved, and an empty one could only be hit if the kernel
+    /// handed the same pid to a new group leader in the instant between reaping and this call.
+    fn kill(&mut self) {
+        let Some(pgid) = self.pgid.take() else {
+            return;
+        };
+        match kill_process_group(pgid, Signal::KILL) {
+            Ok(()) | Err(Errno::SRCH) => {}
+            Err(e) => {
+                tracing::warn!(pgid = pgid.as_raw_nonzero().get(), error = %e, "could not kill the command's process group")
+            }
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // Runs before `child` is dropped (which kills and reaps the leader in the background).
+        self.kill();
     }
 }
 

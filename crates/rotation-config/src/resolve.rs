@@ -172,6 +172,7 @@ impl SecretEntry {
                 .collect(),
             target: self.target.clone().map(|t| t as Arc<dyn Target>),
             create_if_missing: self.create_if_missing,
+            timing: Some(self.timing.clone()),
         }
     }
 }
@@ -359,7 +360,7 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
             message: e.to_string(),
         })?;
     let mut secrets: Vec<SecretEntry> = Vec::new();
-    let mut key_vault_names: HashMap<(String, String), String> = HashMap::new();
+    let mut claims = PathClaims::default();
     // A set, not a scan of `secrets`: configs with 100k secrets must not take quadratic time.
     let mut secret_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (i, spanned) in file.secrets.iter().enumerate() {
@@ -395,20 +396,9 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
         if s.path.trim().is_empty() {
             return Err(err("path", "must not be empty".into()));
         }
-        if let Some(StoreConfig::Azure(_)) = stores.get(&s.store) {
-            // Key Vault names are restricted: refuse a bad path before anything runs.
-            let name = rotation_azure::names::secret_name(&SecretPath::new(s.path.clone()))
-                .map_err(|e| err("path", e.message().trim_start_matches("path: ").to_owned()))?;
-            // Names are case-insensitive and '/' maps to '-': two ids must not share one secret
-            // (their leases would not exclude each other).
-            let key = (s.store.clone(), name.to_ascii_lowercase());
-            if let Some(other) = key_vault_names.insert(key, s.id.clone()) {
-                return Err(err(
-                    "path",
-                    format!("names the same Key Vault secret {name:?} as secret {other:?}"),
-                ));
-            }
-        }
+        claims
+            .claim(&s.store, &stores[&s.store], &s.path, &s.id)
+            .map_err(|m| err("path", m))?;
         if matches!(&s.field, Some(f) if f.is_empty()) {
             return Err(err("field", "must not be empty".into()));
         }
@@ -519,6 +509,57 @@ pub fn resolve(file: ConfigFile, base: &Path) -> Result<Resolved, Located> {
     })
 }
 
+/// The secrets claimed so far, by store path and, for Azure, by Key Vault name. Two ids on one
+/// stored secret must be refused: their leases would not exclude each other, and recovering
+/// one would discard the other's live pending value.
+#[derive(Debug, Default)]
+struct PathClaims {
+    /// (store, path as the store sees it) -> id.
+    paths: HashMap<(String, String), String>,
+    /// (store, lower-case Key Vault name) -> id.
+    key_vault_names: HashMap<(String, String), String>,
+}
+
+impl PathClaims {
+    /// Claim `path` of `store_name` for `id`; the reason for the secret's `path` field if the
+    /// path is unusable or another id already names the same stored secret.
+    fn claim(
+        &mut self,
+        store_name: &str,
+        store: &StoreConfig,
+        path: &str,
+        id: &str,
+    ) -> Result<(), String> {
+        // Vault ignores leading and trailing '/', so `/app/key` is `app/key` there.
+        let key = match store {
+            StoreConfig::Vault(_) => path.trim_matches('/'),
+            _ => path,
+        };
+        if let Some(other) = self
+            .paths
+            .insert((store_name.to_owned(), key.to_owned()), id.to_owned())
+        {
+            return Err(format!(
+                "{path:?} in store {store_name:?} is already the path of secret {other:?}; two \
+                 ids must not share one stored secret"
+            ));
+        }
+        if let StoreConfig::Azure(_) = store {
+            // Key Vault names are restricted: refuse a bad path before anything runs.
+            let name = rotation_azure::names::secret_name(&SecretPath::new(path))
+                .map_err(|e| e.message().trim_start_matches("path: ").to_owned())?;
+            // Names are case-insensitive and '/' maps to '-', so distinct paths may collide.
+            let key = (store_name.to_owned(), name.to_ascii_lowercase());
+            if let Some(other) = self.key_vault_names.insert(key, id.to_owned()) {
+                return Err(format!(
+                    "names the same Key Vault secret {name:?} as secret {other:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn unknown<'a>(
     what: &str,
     field: &str,
@@ -534,3 +575,6 @@ fn unknown<'a>(
     };
     format!("{field}: unknown {what} {name:?} ({list})")
 }
+
+#[cfg(test)]
+mod tests;

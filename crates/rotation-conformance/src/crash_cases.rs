@@ -1,7 +1,11 @@
 //! Crash injection: abort a rotation at every journaled step (before and after the record is
-//! written), run recovery, and check the invariants. Runs against any store; the rotation's
-//! future is dropped mid-flight, which is what a killed process looks like to the store and the
-//! state store (the `rotation-e2e` tests add real `kill -9` of the binary for the file store).
+//! written), let something else happen to the secret once the dead holder's lease has expired
+//! (nothing, a new rotation, a manual rollback, a write by hand), run recovery, and check the
+//! invariants: the store holds one whole value, the target holds the store's current value,
+//! every rotation has a terminal audit record, nothing is left pending or leased. Runs against
+//! any store; the rotation's future is dropped mid-flight, which is what a killed process looks
+//! like to the store and the state store (the `rotation-e2e` tests add real `kill -9` of the
+//! binary).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +19,33 @@ use rotation_core::{
 };
 use tokio::sync::Notify;
 
-use crate::support::{ManualClock, RecordingTarget, ScriptedVerifier, binding, create, text};
+use crate::support::{
+    ManualClock, MemoryAudit, RecordingTarget, ScriptedVerifier, binding, create, text, val,
+};
+
+/// What happens to the secret after the crash, once the dead holder's lease has expired and
+/// before recovery runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Nothing: recovery finds the interrupted rotation as it was left.
+    Nothing,
+    /// Another process rotates the secret (to `newer`).
+    Rotation,
+    /// An operator runs `rotation rollback`.
+    Rollback,
+    /// Someone writes `foreign` to the store by hand (compare-and-swap on the current version).
+    ForeignWrite,
+}
+
+impl Then {
+    /// Every variant.
+    pub const ALL: [Then; 4] = [
+        Then::Nothing,
+        Then::Rotation,
+        Then::Rollback,
+        Then::ForeignWrite,
+    ];
+}
 
 /// Where the crash happens relative to the k-th journal record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,9 +125,11 @@ pub async fn crash_and_recover(
     strategy: RotationStrategy,
     verifies: bool,
     point: CrashPoint,
+    then: Then,
 ) -> bool {
     let (path, _) = create(&*store, "crash", "old").await;
     let state = Arc::new(MemoryStateStore::new());
+    let audit = MemoryAudit::new();
     let clock = ManualClock::new();
     let crashed = Arc::new(Notify::new());
     let journal = Arc::new(CrashingJournal {
@@ -119,6 +151,7 @@ pub async fn crash_and_recover(
     let doomed = Engine::builder()
         .state(state.clone())
         .journal(journal)
+        .audit(audit.clone())
         .clock(clock.clone())
         .lease_ttl(ttl)
         .holder("doomed")
@@ -141,6 +174,7 @@ pub async fn crash_and_recover(
     // A new process starts: recovery must wait for the dead holder's lease to expire.
     let survivor = Engine::builder()
         .state(state.clone())
+        .audit(audit.clone())
         .clock(clock.clone())
         .holder("survivor")
         .build();
@@ -159,21 +193,56 @@ pub async fn crash_and_recover(
         "{point:?}: store touched under a live lease"
     );
     clock.advance(chrono::Duration::from_std(ttl * 2).expect("ttl"));
+    let label = format!("{point:?} then {then:?}");
+    let mut applied_before = 0;
+    match then {
+        Then::Nothing => {}
+        Then::Rotation => {
+            let request = RotateRequest {
+                value: Some(SecretValue::from("newer")),
+                ..Default::default()
+            };
+            let r = survivor.rotate(&b, request).await;
+            assert_eq!(r.success, verifies, "{label}: {r:?}");
+        }
+        Then::Rollback => {
+            // May fail (nothing to roll back to once the crashed rotation was undone).
+            let _ = survivor.rollback(&b).await;
+        }
+        Then::ForeignWrite => {
+            applied_before = target.applied().len();
+            let current = store.read_current(&path).await.expect("read");
+            store
+                .write_current(
+                    &path,
+                    &rotation_core::RotationId::generate(),
+                    &val(&*store, "foreign"),
+                    Some(&current.version),
+                )
+                .await
+                .expect("write by hand");
+        }
+    }
     let reports = survivor.recover(&bindings).await.expect("recover");
 
     let current = store.read_current(&path).await.expect("read");
     let value = text(&*store, &current.value);
     let value = value.as_slice();
+    let allowed: &[&[u8]] = match then {
+        Then::Nothing | Then::Rollback => &[b"old", b"new"],
+        Then::Rotation => &[b"old", b"new", b"newer"],
+        Then::ForeignWrite => &[b"foreign"],
+    };
     assert!(
-        value == b"old" || value == b"new",
-        "{point:?}: neither old nor new value"
+        allowed.contains(&value),
+        "{label}: current value is none of {allowed:?}"
     );
     let unfinished = state.unfinished().await.expect("unfinished");
     assert!(
         unfinished.is_empty(),
-        "{point:?}: still unfinished: {unfinished:?}"
+        "{label}: still unfinished: {unfinished:?}"
     );
-    if value == b"new" {
+    if value == b"new" && then == Then::Nothing {
         let rid = current_rotation(&*store, &path).await;
         let journaled = state
             .rotation(&rid)
@@ -183,29 +252,77 @@ pub async fn crash_and_recover(
         assert_eq!(
             journaled.status(),
             RotationStatus::Success,
-            "{point:?}: new value but journal says {journaled:?}"
-        );
-    } else if let Some(last) = target.applied().last() {
-        assert_eq!(
-            last, b"old",
-            "{point:?}: target left with the new value after a rollback"
+            "{label}: new value but journal says {journaled:?}"
         );
     }
+    let applied = target.applied();
+    if then == Then::ForeignWrite {
+        // A write by hand changes the store, not the target: the engine is answerable only for
+        // what it gives the target afterwards (the current value) and for never leaving it
+        // with a value the store never made current.
+        let after = &applied[applied_before.min(applied.len())..];
+        assert!(
+            after.iter().all(|v| v.as_slice() == b"foreign"),
+            "{label}: recovery gave the target a value that is not current: {after:?}"
+        );
+        use rotation_core::machine::Step;
+        for r in &reports {
+            let stale = matches!(
+                r.interrupted_at,
+                Some(
+                    Step::Stage
+                        | Step::WriteCurrent
+                        | Step::ApplyTarget
+                        | Step::Verify
+                        | Step::Promote
+                )
+            ) && r.action != RecoveryAction::Audited;
+            if stale {
+                assert_eq!(
+                    r.action,
+                    RecoveryAction::Superseded,
+                    "{label}: a record older than the current version is closed as superseded: {r:?}"
+                );
+            }
+        }
+        if let Some(last) = applied.last().filter(|v| v.as_slice() == b"new") {
+            let succeeded = state
+                .rotation(&doomed_id(&audit))
+                .await
+                .expect("journal")
+                .is_some_and(|r| r.status() == RotationStatus::Success);
+            assert!(
+                succeeded,
+                "{label}: the target holds {:?}, which never became current",
+                String::from_utf8_lossy(last)
+            );
+        }
+    } else if let Some(last) = applied.last() {
+        // The target agrees with the store: whatever it was last given is the current value.
+        assert_eq!(
+            last.as_slice(),
+            value,
+            "{label}: the target holds another value than the store's current one ({:?} vs {:?}); {reports:?}",
+            String::from_utf8_lossy(last),
+            String::from_utf8_lossy(value)
+        );
+    }
+    audit.assert_every_rotation_has_an_outcome(&label);
     let versions = store.list_versions(&path).await.expect("list");
     assert!(
         versions.iter().all(|v| v.state != VersionState::Pending),
-        "{point:?}: pending left: {versions:?}; {reports:?}"
+        "{label}: pending left: {versions:?}; {reports:?}"
     );
     assert!(
         state.lease(&b.id).await.expect("lease").is_none(),
-        "{point:?}: lease left"
+        "{label}: lease left"
     );
 
     // Recovery again changes nothing.
     let again = survivor.recover(&bindings).await.expect("recover again");
     assert!(
         again.is_empty(),
-        "{point:?}: second recovery acted: {again:?}"
+        "{label}: second recovery acted: {again:?}"
     );
     assert_eq!(
         shape(store.list_versions(&path).await.expect("list")),
@@ -214,6 +331,16 @@ pub async fn crash_and_recover(
     let again_value = store.read_current(&path).await.expect("read").value;
     assert_eq!(text(&*store, &again_value), value);
     true
+}
+
+/// The id of the crashed rotation (the first one audited as started).
+fn doomed_id(audit: &MemoryAudit) -> rotation_core::RotationId {
+    audit
+        .events()
+        .into_iter()
+        .find(|e| e.action == rotation_core::AuditAction::Started)
+        .and_then(|e| e.rotation_id)
+        .expect("the crashed rotation was audited as started")
 }
 
 /// Versions without their timestamps (moto reports a fresh CreatedDate on every listing).
@@ -249,8 +376,10 @@ pub async fn crash_at_every_step(store: Arc<dyn SecretStore>, strategy: Rotation
         let records = records_of_clean_run(store.clone(), strategy, verifies).await;
         for k in 1..=records {
             for point in [CrashPoint::BeforeRecord(k), CrashPoint::AfterRecord(k)] {
-                if crash_and_recover(store.clone(), strategy, verifies, point).await {
-                    points += 1;
+                for then in Then::ALL {
+                    if crash_and_recover(store.clone(), strategy, verifies, point, then).await {
+                        points += 1;
+                    }
                 }
             }
         }
@@ -261,7 +390,7 @@ pub async fn crash_at_every_step(store: Arc<dyn SecretStore>, strategy: Rotation
         );
     }
     println!(
-        "{} {strategy}: {points} kill points exercised",
+        "{} {strategy}: {points} kill points exercised (each followed by nothing, a rotation, a rollback or a write by hand, then recovery)",
         store.kind()
     );
     assert!(points > 0);

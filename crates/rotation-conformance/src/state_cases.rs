@@ -49,6 +49,7 @@ fn state(secret: &SecretId) -> RotationState {
         verify: true,
         auto_rollback: true,
         create_if_missing: false,
+        revoke_old: false,
     };
     RotationState::new(RotationId::generate(), secret.clone(), plan)
 }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rotation_core::{
-    Clock, Error, ErrorKind, GeneratorSpec, Result, RotationId, RotationPolicy, RotationStrategy,
-    SecretBinding, SecretId, SecretPath, SecretStore, SecretValue, Target, Verifier, VerifyContext,
-    VersionId,
+    AuditAction, AuditEvent, AuditSink, Clock, Error, ErrorKind, GeneratorSpec, Result, RotationId,
+    RotationPolicy, RotationStrategy, SecretBinding, SecretId, SecretPath, SecretStore,
+    SecretValue, Target, Verifier, VerifyContext, VersionId,
 };
 use tokio::sync::Notify;
 
@@ -147,6 +147,53 @@ impl Target for RecordingTarget {
     }
 }
 
+/// An audit sink that keeps its records in memory, shared by the engines of one scenario.
+#[derive(Debug, Default)]
+pub struct MemoryAudit {
+    events: Mutex<Vec<AuditEvent>>,
+}
+
+impl MemoryAudit {
+    /// New.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    /// Records so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events.lock().expect("lock").clone()
+    }
+    /// Every rotation that was started has a terminal record (its outcome, or recovery's).
+    pub fn assert_every_rotation_has_an_outcome(&self, label: &str) {
+        let events = self.events();
+        for started in events.iter().filter(|e| e.action == AuditAction::Started) {
+            let ended = events.iter().any(|e| {
+                e.rotation_id == started.rotation_id
+                    && matches!(
+                        e.action,
+                        AuditAction::Succeeded
+                            | AuditAction::Failed
+                            | AuditAction::RolledBack
+                            | AuditAction::Recovered
+                    )
+                    && e.status.is_some()
+            });
+            assert!(
+                ended,
+                "{label}: rotation {:?} has no terminal audit record: {events:?}",
+                started.rotation_id
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl AuditSink for MemoryAudit {
+    async fn record(&self, event: &AuditEvent) -> Result<()> {
+        self.events.lock().expect("lock").push(event.clone());
+        Ok(())
+    }
+}
+
 /// A clock moved by hand.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
@@ -200,5 +247,6 @@ pub fn binding(
         verifiers: vec![verifier],
         target: None,
         create_if_missing: false,
+        timing: None,
     }
 }

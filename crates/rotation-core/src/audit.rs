@@ -40,6 +40,8 @@ pub enum AuditAction {
     Recovered,
     /// A compromise event was reported (`POST /v1/emergency`); `error` holds its summary.
     Emergency,
+    /// An operator verified the current value (`rotation verify`); `status` says how it went.
+    Verified,
 }
 
 /// One audit record. Contains no secret value and no hash of one.
@@ -73,6 +75,9 @@ pub struct AuditEvent {
     /// Error text (value-free by the [`Error`] invariant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the old credential was revoked at the target (rotations asked to revoke it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<bool>,
 }
 
 impl AuditEvent {
@@ -89,6 +94,7 @@ impl AuditEvent {
             new_version: None,
             store: None,
             error: None,
+            revoked: None,
         }
     }
 }

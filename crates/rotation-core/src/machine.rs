@@ -6,9 +6,16 @@
 //! including each failure at each step, is unit-tested without a runtime.
 //!
 //! Forward paths (modelled on AWS's create -> set -> test -> finish):
-//! - staged: `ReadCurrent -> Stage -> ApplyTarget? -> Verify? -> Promote -> Cleanup -> Done`
+//! - staged: `ReadCurrent -> Stage -> ApplyTarget? -> Verify? -> Promote -> Cleanup -> RevokeOld?
+//!   -> Done`
 //! - immediate (and creation of a missing secret): `ReadCurrent -> WriteCurrent -> ApplyTarget?
-//!   -> Verify? -> Done`
+//!   -> Verify? -> RevokeOld? -> Done`
+//! - a manual rollback ([`RotationState::rollback`]) is the undo path alone: `RestoreStore ->
+//!   RevertTarget? -> Done`, journaled like a rotation so a crash in it is finished by recovery.
+//!
+//! `RevertTarget` gives the target the store's *current* value (read at that moment), not a value
+//! remembered from the start: after a failed restore, a superseded rotation or a recovery long
+//! after the crash, the store's current value is the one the target must hold.
 //!
 //! On a failure the machine plans the undo steps in a fixed order: `RestoreStore` (only if a
 //! new value became current), `RevertTarget` (only if the target may hold the new value),
@@ -46,8 +53,21 @@ pub enum Step {
     RevertTarget,
     /// Undo: remove the pending value.
     DiscardPending,
+    /// After success: revoke the old credential at the target (emergency rotations).
+    RevokeOld,
     /// Finished.
     Done,
+}
+
+/// What a journaled record is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationKind {
+    /// A rotation (possibly with revocation of the old credential).
+    #[default]
+    Rotation,
+    /// A manual rollback to the previous version (`rotation rollback`).
+    Rollback,
 }
 
 /// What the rotation will do, fixed when it starts.
@@ -63,6 +83,9 @@ pub struct Plan {
     pub auto_rollback: bool,
     /// Whether a missing secret may be created.
     pub create_if_missing: bool,
+    /// Whether the old credential is revoked at the target once the new one is current.
+    #[serde(default)]
+    pub revoke_old: bool,
 }
 
 /// The persisted state of one rotation. Holds ids and versions, never a value.
@@ -103,6 +126,29 @@ pub struct RotationState {
     pub error: Option<String>,
     /// Kind of the first failure.
     pub error_kind: Option<ErrorKind>,
+    /// Rotation or manual rollback.
+    #[serde(default)]
+    pub kind: RotationKind,
+    /// Started by the scheduler (its failures count towards quarantine).
+    #[serde(default)]
+    pub scheduled: bool,
+    /// Done, but its terminal audit record is not known to be durable yet: the record stays
+    /// unfinished until it is, and recovery writes it if the process died first.
+    #[serde(default)]
+    pub audit_pending: bool,
+    /// The version a restore made current.
+    #[serde(default)]
+    pub restored_version: Option<VersionId>,
+    /// Set when recovery found a newer version current than the one this rotation started
+    /// from: the rotation is closed without touching the store.
+    #[serde(default)]
+    pub superseded_by: Option<VersionId>,
+    /// Whether the old credential was revoked at the target.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Why the revocation failed (the rotation itself stays successful).
+    #[serde(default)]
+    pub revoke_error: Option<String>,
 }
 
 /// The result of performing one step.
@@ -141,7 +187,49 @@ impl RotationState {
             outcome: None,
             error: None,
             error_kind: None,
+            kind: RotationKind::Rotation,
+            scheduled: false,
+            audit_pending: false,
+            restored_version: None,
+            superseded_by: None,
+            revoked: false,
+            revoke_error: None,
         }
+    }
+
+    /// A manual rollback from `current` to `previous`: restore the store (compare-and-swap
+    /// against `current`), then give the target the store's current value.
+    pub fn rollback(
+        rotation_id: RotationId,
+        secret: SecretId,
+        has_target: bool,
+        current: VersionId,
+        previous: VersionId,
+    ) -> Self {
+        let plan = Plan {
+            strategy: RotationStrategy::Immediate,
+            has_target,
+            verify: false,
+            auto_rollback: true,
+            create_if_missing: false,
+            revoke_old: false,
+        };
+        let mut state = Self::new(rotation_id, secret, plan);
+        state.kind = RotationKind::Rollback;
+        state.old_version = Some(previous);
+        state.new_version = Some(current);
+        state.current_changed = true;
+        state.target_changed = has_target;
+        state.step = Step::RestoreStore;
+        if has_target {
+            state.undo = vec![Step::RevertTarget];
+        }
+        state
+    }
+
+    /// Finished and audited: nothing is left for recovery.
+    pub fn is_finished(&self) -> bool {
+        self.is_done() && !self.audit_pending
     }
 
     /// The status a reader should see right now.
@@ -179,6 +267,7 @@ fn forward_after(state: &RotationState, step: Step) -> Step {
             Step::Verify,
             Step::Promote,
             Step::Cleanup,
+            Step::RevokeOld,
             Step::Done,
         ]
     } else {
@@ -186,6 +275,7 @@ fn forward_after(state: &RotationState, step: Step) -> Step {
             Step::WriteCurrent,
             Step::ApplyTarget,
             Step::Verify,
+            Step::RevokeOld,
             Step::Done,
         ]
     };
@@ -196,6 +286,7 @@ fn forward_after(state: &RotationState, step: Step) -> Step {
         .find(|s| match s {
             Step::ApplyTarget => p.has_target,
             Step::Verify => p.verify,
+            Step::RevokeOld => p.revoke_old && p.has_target && !state.creating,
             _ => true,
         })
         .unwrap_or(Step::Done)
@@ -226,7 +317,9 @@ fn begin_undo(mut state: RotationState, error: Error) -> RotationState {
 
 fn next_undo(mut state: RotationState) -> RotationState {
     if state.undo.is_empty() {
-        let status = if state.plan.auto_rollback && state.rollback_performed && !state.undo_failed {
+        let status = if state.superseded_by.is_some() {
+            RotationStatus::Failed
+        } else if state.plan.auto_rollback && state.rollback_performed && !state.undo_failed {
             RotationStatus::RolledBack
         } else {
             RotationStatus::Failed
@@ -261,6 +354,9 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
                     Step::RestoreStore => {
                         state.current_changed = false;
                         state.rollback_performed = true;
+                        if let Outcome::Version(v) = outcome {
+                            state.restored_version = Some(v);
+                        }
                     }
                     Step::RevertTarget => {
                         state.target_changed = false;
@@ -304,6 +400,12 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
         (Step::Cleanup, Outcome::Failed(err) | Outcome::NotAttempted(err)) => {
             // The new value is current and verified; a leftover is logged, not a failure.
             tracing::warn!(rotation_id = %state.rotation_id, error = %err, "cleanup after promotion failed");
+            forward(state)
+        }
+        (Step::RevokeOld, Outcome::Failed(err) | Outcome::NotAttempted(err)) => {
+            // The new credential is current and verified: a failed revocation is reported,
+            // it does not undo the rotation.
+            state.revoke_error = Some(err.message().to_owned());
             finish(state, RotationStatus::Success)
         }
         (_, Outcome::NotAttempted(err)) => begin_undo(state, err),
@@ -331,6 +433,7 @@ pub fn advance(mut state: RotationState, outcome: Outcome) -> RotationState {
                 }
                 Step::ApplyTarget => state.target_changed = true,
                 Step::Verify => state.verification_passed = true,
+                Step::RevokeOld => state.revoked = true,
                 _ => {}
             }
             if written.is_some() {
@@ -354,6 +457,7 @@ pub fn resume(mut state: RotationState, landed: Option<VersionId>) -> RotationSt
     match state.step {
         Step::Done
         | Step::Cleanup
+        | Step::RevokeOld
         | Step::RestoreStore
         | Step::RevertTarget
         | Step::DiscardPending => {
@@ -395,6 +499,35 @@ pub fn resume(mut state: RotationState, landed: Option<VersionId>) -> RotationSt
     )
 }
 
+/// Close an interrupted rotation whose start version is no longer current because a newer
+/// rotation or write won (recovery found `current` in the store): the store is left alone, the
+/// target is given the store's current value if this rotation may have touched it, and its own
+/// pending value is discarded. Never moves the store backwards.
+pub fn supersede(mut state: RotationState, current: VersionId) -> RotationState {
+    let step = state.step;
+    if step == Step::Stage {
+        state.staged = true;
+    }
+    let touched_target = state.target_changed
+        || matches!(step, Step::ApplyTarget | Step::RevertTarget)
+        || state.undo.contains(&Step::RevertTarget);
+    state.current_changed = false;
+    state.error_kind = Some(ErrorKind::Conflict);
+    state.error = Some(format!(
+        "interrupted before or during {step:?}; superseded by version {current}, which became current since; closed by recovery"
+    ));
+    state.superseded_by = Some(current);
+    let mut undo = Vec::new();
+    if touched_target && state.plan.has_target {
+        undo.push(Step::RevertTarget);
+    }
+    if state.staged || step == Step::DiscardPending {
+        undo.push(Step::DiscardPending);
+    }
+    state.undo = undo;
+    next_undo(state)
+}
+
 /// Move to the next forward step, finishing with success after the last one.
 fn forward(mut state: RotationState) -> RotationState {
     state.step = forward_after(&state, state.step);
@@ -416,6 +549,7 @@ mod tests {
             verify: true,
             auto_rollback,
             create_if_missing: false,
+            revoke_old: false,
         }
     }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::machine::{RotationState, Step};
+use crate::machine::RotationState;
 use crate::policy::RotationStatus;
 use crate::secret::{RotationId, SecretId};
 use crate::state::{Lease, ScheduleRecord, StateStore, StoredCounts};
@@ -80,7 +80,7 @@ impl StateStore for MemoryStateStore {
         let mut open: Vec<&(u64, RotationState)> = inner
             .rotations
             .values()
-            .filter(|(_, s)| s.step != Step::Done)
+            .filter(|(_, s)| !s.is_finished())
             .collect();
         open.sort_by_key(|(o, _)| *o);
         Ok(open.into_iter().map(|(_, s)| s.clone()).collect())

@@ -43,4 +43,8 @@ pub struct RotationResult {
     pub error: Option<String>,
     /// Machine-readable kind of `error`.
     pub error_kind: Option<crate::ErrorKind>,
+    /// Whether the old credential was revoked at the target (rotations asked to revoke it).
+    pub revoked: bool,
+    /// Why revoking the old credential failed (the rotation itself succeeded).
+    pub revoke_error: Option<String>,
 }

@@ -199,7 +199,8 @@ impl StoredCounts {
 /// # Contract
 /// - **Journal** ([`Journal::record`]): upsert of the rotation's state by rotation id; durable
 ///   when it returns. [`StateStore::unfinished`] returns every rotation whose last record is not
-///   `Done`, oldest first.
+///   finished ([`RotationState::is_finished`]: `Done` with its terminal audit record durable),
+///   oldest first; [`StateStore::unfinished_of`] the same for one secret.
 /// - **Leases**: `acquire_lease` succeeds only if no unexpired lease exists for the secret (an
 ///   expired one is taken over); each acquisition gets a token greater than any before for that
 ///   secret. `renew_lease` extends a lease only if `token` still holds it, else `Conflict`.
@@ -211,8 +212,18 @@ impl StoredCounts {
 /// - **Counts**: `add_outcome` adds one finished rotation; `reset_counts` zeroes them.
 #[async_trait]
 pub trait StateStore: Journal {
-    /// Every rotation that has not reached `Done`.
+    /// Every rotation that is not finished (not `Done`, or its audit record still pending).
     async fn unfinished(&self) -> Result<Vec<RotationState>>;
+    /// The unfinished rotations of one secret, oldest first (every rotation takes this before
+    /// its first step, so stores should answer it from an index).
+    async fn unfinished_of(&self, secret: &SecretId) -> Result<Vec<RotationState>> {
+        Ok(self
+            .unfinished()
+            .await?
+            .into_iter()
+            .filter(|s| &s.secret == secret)
+            .collect())
+    }
     /// One rotation's last recorded state.
     async fn rotation(&self, id: &RotationId) -> Result<Option<RotationState>>;
 

@@ -224,6 +224,7 @@ async fn setup(
         verifiers: vec![Arc::new(Check(verifies))],
         target: Some(target.clone()),
         create_if_missing: false,
+        timing: None,
     };
     (store, binding, target)
 }
@@ -304,7 +305,7 @@ async fn promote_failing_before_effect_rolls_back_store_and_target() {
 }
 
 #[tokio::test]
-async fn failed_restore_still_reverts_the_target_and_reports_failed() {
+async fn failed_restore_gives_the_target_the_current_value_and_reports_failed() {
     let (store, binding, target) = setup(RotationStrategy::Immediate, false).await;
     store.fail("restore", Fault::Before(ErrorKind::Conflict));
     let r = rotate(&binding).await;
@@ -313,9 +314,12 @@ async fn failed_restore_still_reverts_the_target_and_reports_failed() {
         r.error.as_deref().unwrap().contains("rollback failed"),
         "{r:?}"
     );
+    // The store still holds the new value, so the target is given it again: the target always
+    // ends with the store's current value, never with one the store no longer serves.
+    assert_eq!(current(&store).await, b"new");
     assert_eq!(
         *target.applied.lock().unwrap(),
-        vec![b"new".to_vec(), b"old".to_vec()]
+        vec![b"new".to_vec(), b"new".to_vec()]
     );
 }
 
@@ -437,6 +441,8 @@ async fn every_step_is_journaled_before_it_runs_and_a_journal_failure_stops_forw
             Step::Verify,
             Step::Promote,
             Step::Cleanup,
+            // Done with its audit record pending, then closed once the record is durable.
+            Step::Done,
             Step::Done
         ]
     );

@@ -2,12 +2,12 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rotation_core::{Error, Result};
 
-use crate::fsutil::{create_dir_all, options};
+use crate::fsutil::{create_dir_all, not_private_dir, options};
 use crate::store::{DEFAULT_MAX_VERSIONS, FileStore};
 
 /// Builds a [`FileStore`]; obtained from [`FileStore::builder`].
@@ -41,8 +41,11 @@ impl FileStoreBuilder {
         self
     }
 
-    /// Check the configuration, create the root directory (0700) if missing and check that it
-    /// is a writable directory. Errors are [`ErrorKind::InvalidConfig`] naming the field.
+    /// Check the configuration, create the root directory (0700) if missing, resolve it once
+    /// (a root given through a symlink is the user's choice and is followed here, and only here)
+    /// and check that it is a writable directory that neither group nor others may write to.
+    /// Errors are [`ErrorKind::InvalidConfig`] naming the field; a read-only store whose root
+    /// is missing is `NotFound`.
     ///
     /// [`ErrorKind::InvalidConfig`]: rotation_core::ErrorKind::InvalidConfig
     pub fn build(self) -> Result<FileStore> {
@@ -71,15 +74,36 @@ impl FileStoreBuilder {
             }
             Err(e) => return Err(bad(format!("cannot access it: {e}"))),
         }
+        let root = fs::canonicalize(root).map_err(|e| bad(format!("cannot resolve it: {e}")))?;
+        check_root(&root)?;
         if !self.read_only {
-            probe_writable(&self.root).map_err(|e| bad(format!("not writable: {e}")))?;
+            probe_writable(&root).map_err(|e| bad(format!("not writable: {e}")))?;
         }
-        Ok(FileStore::from_parts(self.root, self.max_versions))
+        Ok(FileStore::from_parts(root, self.max_versions))
+    }
+}
+
+/// Refuse a root that is not a real directory or that group or others may write to: they could
+/// replace a secret directory with a symlink or read the values through one. Called at build
+/// and, as the mode may change later, before every access ([`crate::dir::SecretDir`]).
+pub(crate) fn check_root(root: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(root).map_err(|e| {
+        Error::config(
+            "root",
+            format!("cannot access file store root {}: {e}", root.display()),
+        )
+    })?;
+    match not_private_dir(&meta) {
+        None => Ok(()),
+        Some(why) => Err(Error::config(
+            "root",
+            format!("file store root {} {why}", root.display()),
+        )),
     }
 }
 
 /// Create and delete a probe file. Its name starts with `.`, which no encoded secret path does.
-fn probe_writable(root: &std::path::Path) -> io::Result<()> {
+fn probe_writable(root: &Path) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let probe = root.join(format!(".probe-{}-{n}", std::process::id()));

@@ -1,15 +1,18 @@
 //! One secret's directory: its lock, its index (`index.json`) and its value files (`v/<n>`).
-//! Blocking I/O only; [`crate::store`] calls these from tokio's blocking pool.
+//! Blocking I/O only; [`crate::store`] calls these from tokio's blocking pool. Every access
+//! first checks that the root, the secret directory and `v/` are real directories only their
+//! owner may write to ([`SecretDir::check`]), so nothing is read or written through a symlink.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use rotation_core::book::{VersionBook, version_id};
-use rotation_core::{Error, Result, SecretPath, SecretValue, VersionedSecret};
+use rotation_core::{Error, ErrorKind, Result, SecretPath, SecretValue, VersionedSecret};
 
+use crate::builder::check_root;
 use crate::encode::encode_path;
-use crate::fsutil::{create_dir, io_err, options, sync_dir, write_atomic};
+use crate::fsutil::{create_dir, io_err, not_private_dir, options, sync_dir, write_atomic};
 
 /// Name of the index file inside a secret directory.
 pub(crate) const INDEX: &str = "index.json";
@@ -47,8 +50,35 @@ impl SecretDir {
         })
     }
 
+    /// Refuse to go on unless the root, the secret directory and its value directory (those
+    /// that exist) are real directories, not symlinks, that neither group nor others may write
+    /// to. Errors are `InvalidConfig`: the directory must be fixed by hand, retrying is useless.
+    pub(crate) fn check(&self) -> Result<()> {
+        check_root(&self.root)?;
+        for (what, dir) in [
+            ("secret directory", self.dir.clone()),
+            ("value directory", self.dir.join(VALUES)),
+        ] {
+            let meta = match fs::symlink_metadata(&dir) {
+                Ok(meta) => meta,
+                // A missing secret directory means a missing secret; a missing `v/` is
+                // created by `create` (a crash between the two mkdirs leaves that).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_err(format!("inspect {}", dir.display()), e)),
+            };
+            if let Some(why) = not_private_dir(&meta) {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("{what} {} {why}", dir.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Create the directory and its value directory if missing (0700), durably.
     pub(crate) fn create(&self) -> Result<()> {
+        self.check()?;
         let op = |e| io_err("create secret directory", e);
         if create_dir(&self.dir).map_err(op)? {
             sync_dir(&self.root).map_err(op)?;
@@ -62,6 +92,7 @@ impl SecretDir {
     /// Lock the directory and load its book. A missing directory yields no guard and an empty
     /// book (the secret does not exist); nothing is created then.
     pub(crate) fn open(&self, mode: LockMode) -> Result<(Guard, VersionBook)> {
+        self.check()?;
         let lock = options()
             .read(true)
             .write(true)

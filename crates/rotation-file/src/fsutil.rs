@@ -1,5 +1,5 @@
 //! Blocking file-system helpers: explicit modes (files 0600, directories 0700), atomic replace
-//! (tmp + fsync + rename + directory fsync) and io error mapping.
+//! (tmp + fsync + rename + directory fsync), the private-directory check and io error mapping.
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
@@ -54,6 +54,28 @@ pub(crate) fn create_dir_all(path: &Path) -> io::Result<()> {
         create_dir_all(parent)?;
     }
     create_dir(path).map(drop)
+}
+
+/// Why the entry `meta` describes (from [`fs::symlink_metadata`], so a symlink is seen as one) is
+/// not a directory that only its owner can change, or `None` if it is one. The reason completes
+/// a sentence that starts with the path: `<path> is world-writable (mode 0777): chmod 700 it`.
+pub(crate) fn not_private_dir(meta: &fs::Metadata) -> Option<String> {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Some("is a symlink; the file store follows no symlink below its root".to_owned());
+    }
+    if !kind.is_dir() {
+        return Some("is not a directory".to_owned());
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let who = if mode & 0o002 != 0 {
+        "world-writable"
+    } else if mode & 0o020 != 0 {
+        "group-writable"
+    } else {
+        return None;
+    };
+    Some(format!("is {who} (mode {mode:04o}): chmod 700 it"))
 }
 
 /// Flush a directory's entries (renames, creations) to disk.

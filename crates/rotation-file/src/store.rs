@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! ```text
-//! <root>/                          0700, created by FileStoreBuilder::build
-//!   <encoded-path>/                0700, one directory per secret
+//! <root>/                          0700, created by FileStoreBuilder::build (an existing
+//!                                        root must not be group- or world-writable)
+//!   <encoded-path>/                0700, one directory per secret (never a symlink)
 //!     lock                         0600, flock()ed: exclusive for writes, shared for reads
 //!     index.json                   0600, the serialized VersionBook (current, previous,
 //!                                        pending per rotation id, metadata per version)
@@ -16,6 +17,17 @@
 //! kept, every other byte and a leading `.` become `%XX` (`demo/api-key` -> `demo%2Fapi-key`).
 //! Paths must be 1 to [`MAX_PATH_BYTES`] bytes and encode to at most 255 bytes (`NAME_MAX`).
 //! Pending versions are ordinary value files whose numbers are in the book's `pending` map.
+//!
+//! # Permissions and symlinks
+//! The configured root is resolved once by [`FileStoreBuilder::build`] (a root given through a
+//! symlink is followed there, and only there). Below it, nothing is followed: before every
+//! operation the root, the secret directory and its `v/` must be real directories (checked
+//! with `symlink_metadata`, so a symlink is seen as one) that neither group nor others may
+//! write to (`mode & 0o022 == 0`). Otherwise the operation fails with
+//! [`ErrorKind::InvalidConfig`](rotation_core::ErrorKind::InvalidConfig) naming the directory
+//! and its mode (or saying it is a symlink) before anything is opened or created, so no lock,
+//! index or value file is read or written through it. The files inside are not checked one by
+//! one: only the owner of these directories (and root) can create entries in them.
 //!
 //! # Concurrency and crash safety
 //! Every operation holds the secret's `lock` for its whole read-modify-write, so the

@@ -18,11 +18,20 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::Router;
+use axum_server::accept::Accept;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use rotation_config::Resolved;
-use rotation_core::{AuditSink, Engine, RecoveryAction, StateStore};
+use rotation_core::{AuditSink, Engine, StateStore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 use crate::notify::{EventKind, Notifier, Webhook, WebhookFormat};
@@ -105,6 +114,7 @@ async fn open(settings: Settings) -> Result<App> {
         audit,
         state: state.clone() as Arc<dyn StateStore>,
         secrets,
+        bindings: bindings.clone(),
         order,
         audit_path: cfg.audit_path.clone(),
         tokens: cfg.server.tokens.clone(),
@@ -121,10 +131,7 @@ async fn open(settings: Settings) -> Result<App> {
         idle: Notify::new(),
     });
     let reports = app.engine.recover(&bindings).await.context("recovery")?;
-    let recovered = reports
-        .iter()
-        .filter(|r| r.action != RecoveryAction::Failed)
-        .count();
+    let recovered = reports.iter().filter(|r| r.action.is_recovery()).count();
     app.metrics.add_recoveries(recovered as u64);
     for r in &reports {
         tracing::info!(secret = %r.secret, action = ?r.action, detail = r.detail.as_deref().unwrap_or(""), "recovery");
@@ -137,19 +144,125 @@ async fn open(settings: Settings) -> Result<App> {
     Ok(app)
 }
 
+/// How long the drain waits for TLS connections before it drops them; plain HTTP waits for
+/// every connection. (The bounds of `axum-server` and `axum::serve`, which served before.)
+const TLS_DRAIN: Duration = Duration::from_secs(5);
+/// Longest TLS handshake, if `request_timeout` is longer.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Serve `router` over HTTP/1.1 (TLS when `tls` is set) until `done` turns true, then stop
+/// accepting and drain: idle connections close, requests in flight finish.
+///
+/// A client has `request_timeout` for each request's headers (from the moment the connection
+/// is accepted, or the previous answer was sent on a keep-alive connection) and for the TLS
+/// handshake: a connection that sends nothing, or its headers too slowly, is closed. HTTP/2 is
+/// not offered (neither h2c nor by ALPN): hyper has no header timeout for it. The header limits
+/// set here only bound memory; they are far above the API's own ([`api::MAX_HEADER_BYTES`]),
+/// which answer with the JSON error where hyper's would answer a bodiless `431`.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<RustlsConfig>,
+    request_timeout: Duration,
+    done: watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(request_timeout)
+        .max_headers(api::MAX_HEADERS * 5)
+        .max_buf_size(api::MAX_HEADER_BYTES * 8);
+    let drain = tls.as_ref().map(|_| TLS_DRAIN);
+    let tls = tls.map(|config| {
+        let mut http11 = (*config.get_inner()).clone();
+        http11.alpn_protocols = vec![b"http/1.1".to_vec()];
+        RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(http11)))
+            .handshake_timeout(request_timeout.min(TLS_HANDSHAKE))
+    });
+    let mut connections = JoinSet::new();
+    let mut signal = done.clone();
+    let stopped = async move {
+        let _ = signal.wait_for(|d| *d).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted.
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let (http, router, stop, tls) = (http.clone(), router.clone(), done.clone(), tls.clone());
+        connections.spawn(async move {
+            match tls {
+                None => connection(&http, stream, router, stop).await,
+                Some(acceptor) => match acceptor.accept(stream, ()).await {
+                    Ok((stream, ())) => connection(&http, stream, router, stop).await,
+                    Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                },
+            }
+        });
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(drain.unwrap_or(Duration::MAX), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "shutdown: dropping connections still open"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// One connection until it closes; on `stop`, the request in flight finishes and it closes.
+async fn connection<I>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    let stopped = async move {
+        let _ = stop.wait_for(|d| *d).await;
+    };
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        // Header timeouts, oversized heads, clients gone mid-request.
+        tracing::debug!(error = %e, "connection closed");
+    }
+}
+
 /// Run the daemon on `listener` until `shutdown` resolves: recovery first, then the scheduler
 /// and the API. On shutdown it stops accepting, stops scheduling, and waits for in-flight
 /// rotations up to `[server] shutdown_timeout` (a rotation cut off later is finished or rolled
 /// back by the next start's recovery).
 pub async fn launch(
     settings: Settings,
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     // TLS files are read first: a bad certificate must fail before anything rotates.
     let tls = match settings.config.server.tls.clone() {
         Some((cert, key)) => Some(
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            RustlsConfig::from_pem_file(&cert, &key)
                 .await
                 .with_context(|| {
                     format!("TLS certificate {} / key {}", cert.display(), key.display())
@@ -168,35 +281,8 @@ pub async fn launch(
         shutdown.await;
         let _ = done_tx.send(true);
     });
-    let served = match tls {
-        None => {
-            let mut done = done_rx.clone();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = done.wait_for(|d| *d).await;
-                })
-                .await
-                .map_err(anyhow::Error::from)
-        }
-        Some(config) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            let mut done = done_rx.clone();
-            tokio::spawn(async move {
-                let _ = done.wait_for(|d| *d).await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-            });
-            match listener.into_std() {
-                Ok(std_listener) => axum_server::from_tcp_rustls(std_listener, config)
-                    .handle(handle)
-                    .serve(router.into_make_service())
-                    .await
-                    .map_err(anyhow::Error::from),
-                Err(e) => Err(e.into()),
-            }
-        }
-    };
-    // Whatever ended serving: stop scheduling, start nothing new, drain.
+    serve(listener, router, tls, app.settings.request_timeout, done_rx).await;
+    // Serving ended: stop scheduling, start nothing new, drain.
     app.stopping
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = stop_tx.send(true);
@@ -210,5 +296,5 @@ pub async fn launch(
     }
     app.notifier.flush(std::time::Duration::from_secs(5)).await;
     tracing::info!("rotation-server stopped");
-    served
+    Ok(())
 }

@@ -290,6 +290,8 @@ mod tests {
             attempts: 1,
             error: (!success).then(|| "verifier db failed".to_owned()),
             error_kind: None,
+            revoked: false,
+            revoke_error: None,
         }
     }
 

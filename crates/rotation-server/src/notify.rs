@@ -621,6 +621,8 @@ mod tests {
             attempts: 1,
             error: error.map(str::to_owned),
             error_kind: error.map(|_| ErrorKind::Target),
+            revoked: false,
+            revoke_error: None,
         }
     }
 

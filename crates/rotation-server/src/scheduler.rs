@@ -1,11 +1,13 @@
-//! The scheduler loop: every tick, start the due rotations (bounded by the shared permits),
-//! unless emergency rotations are waiting, which go first. A permit is taken *before* a secret
+//! The scheduler loop: every tick, first resolve interrupted rotations the journal still shows
+//! (one a restart skipped because the dead holder's lease was live is finished once it
+//! expires), then start the due rotations (bounded by the shared permits), unless emergency
+//! rotations are waiting, which go first. A permit is taken *before* a secret
 //! is claimed, so no secret looks busy while it only waits, and nothing queued starts after
 //! shutdown began.
 
 use std::sync::atomic::Ordering;
 
-use rotation_core::{RotateRequest, RotationId};
+use rotation_core::{RecoveryAction, RotateRequest, RotationId};
 use tokio::sync::watch;
 
 use crate::state::App;
@@ -20,6 +22,10 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        tokio::select! {
+            _ = recover(&app) => {}
+            _ = stop.changed() => return,
+        }
         if app.emergencies.load(Ordering::SeqCst) == 0 {
             tokio::select! {
                 _ = pass(&app) => {}
@@ -31,6 +37,25 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
             // A dropped sender (launch failed) is a stop as well.
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Resolve what the journal shows unfinished and nobody alive holds (one indexed query when
+/// there is nothing). Rotations running here or under a live lease are skipped quietly.
+async fn recover(app: &App) {
+    match app.engine.recover_interrupted(&app.bindings).await {
+        Ok(reports) => {
+            let recovered = reports.iter().filter(|r| r.action.is_recovery()).count();
+            app.metrics.add_recoveries(recovered as u64);
+            for r in reports {
+                if r.action == RecoveryAction::Skipped {
+                    tracing::debug!(secret = %r.secret, detail = r.detail.as_deref().unwrap_or(""), "recovery skipped");
+                } else {
+                    tracing::info!(secret = %r.secret, action = ?r.action, detail = r.detail.as_deref().unwrap_or(""), "recovery");
+                }
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "scheduler: recovery pass failed"),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct AppInner {
     pub state: Arc<dyn StateStore>,
     /// Configured secrets by id.
     pub secrets: HashMap<SecretId, Secret>,
+    /// The same secrets' bindings, as recovery takes them.
+    pub bindings: HashMap<SecretId, rotation_core::SecretBinding>,
     /// Secret ids in config order.
     pub order: Vec<SecretId>,
     /// The audit log.

@@ -1,7 +1,7 @@
 //! The real `rotation-server` binary on 127.0.0.1 with a file store and SQLite: rotations via
 //! the API, authentication and roles on every `/v1` route, malformed requests, an emergency
 //! that rotates three secrets and notifies a local webhook receiver, metrics, the OpenAPI
-//! document against the routes, and SIGTERM.
+//! document against the routes, SIGTERM, and TLS (handshake and header timeouts included).
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{call, sigterm, spawn, start, start_in};
+use common::{call, closed_within, sigterm, spawn, start, start_in};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -544,6 +544,153 @@ policy = "manual"
     assert_eq!(sigterm(&mut server), Some(0));
 }
 
+/// A plain `systemctl restart`: SIGTERM cuts a rotation off and the server is back before the
+/// dead lease expires. Start-up recovery must skip it (the lease is live), and the scheduler's
+/// tick must come back to it once the lease expires, counting one recovery, not a skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_within_the_lease_recovers_the_cut_off_rotation_once_the_lease_expires() {
+    let operator_hash = hex::encode(Sha256::digest(OPERATOR.as_bytes()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let target = format!("cat > {d}/target.tmp && mv {d}/target.tmp {d}/target.txt");
+    let config = format!(
+        r#"
+[state]
+lease_ttl = "3s"
+
+[stores.local]
+kind = "file"
+root = "store"
+
+[verifiers.slow]
+kind = "command"
+command = ["sh", "-c", "cat >/dev/null; sleep 20"]
+timeout = "60s"
+
+[targets.app]
+kind = "command"
+command = ["sh", "-c", {target:?}]
+
+[policies.manual]
+interval = "0"
+verifiers = ["slow"]
+
+[server]
+shutdown_timeout = "1s"
+tick = "200ms"
+
+[[server.tokens]]
+name = "oncall"
+role = "operator"
+sha256 = "{operator_hash}"
+
+[[secrets]]
+id = "db"
+store = "local"
+path = "app/db"
+policy = "manual"
+target = "app"
+"#
+    );
+    std::fs::write(dir.path().join("rotation.toml"), &config).expect("config");
+    let store = rotation_file::FileStore::builder(dir.path().join("store"))
+        .build()
+        .expect("store");
+    let path = rotation_core::SecretPath::new("app/db");
+    rotation_core::SecretStore::write_current(
+        &store,
+        &path,
+        &rotation_core::RotationId::generate(),
+        &rotation_core::SecretValue::from("the-old-value"),
+        None,
+    )
+    .await
+    .expect("seed");
+    let keep = dir.path().to_owned();
+    let mut server = start_in(dir);
+    let http = reqwest::Client::new();
+    let (status, acc) = call(
+        &http,
+        "POST",
+        &format!("{}/v1/secrets/db/rotate", server.base),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{acc}");
+    let rid = acc["rotation_id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(Duration::from_millis(800)).await; // inside the verifier now
+    assert_eq!(sigterm(&mut server), Some(0), "clean exit after SIGTERM");
+    let target_value = || std::fs::read(keep.join("target.txt")).ok();
+    assert!(
+        target_value().is_some(),
+        "the target was given the new value"
+    );
+
+    // Back at once: the dead lease is still live.
+    let mut server = spawn(
+        &keep.join("rotation.toml"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let started = std::time::Instant::now();
+    let rot = loop {
+        let (status, rot) = call(
+            &http,
+            "GET",
+            &format!("{}/v1/rotations/{rid}", server.base),
+            Some(OPERATOR),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{rot}");
+        if rot["finished"] == true {
+            break rot;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never recovered while the server ran: {rot}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(rot["status"], "success", "{rot}");
+    let current = rotation_core::SecretStore::read_current(&store, &path)
+        .await
+        .expect("read");
+    assert_eq!(current.value.expose(), b"the-old-value");
+    assert_eq!(
+        target_value().as_deref(),
+        Some(&b"the-old-value"[..]),
+        "the target holds the store's current value again"
+    );
+    let versions = rotation_core::SecretStore::list_versions(&store, &path)
+        .await
+        .expect("list");
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.state != rotation_core::VersionState::Pending),
+        "no pending value left"
+    );
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l == "rotation_recoveries_total 1"),
+        "one recovery counted, the start-up skip not: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("recover"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(sigterm(&mut server), Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_the_api_with_the_configured_certificate() {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -573,10 +720,42 @@ async fn tls_serves_the_api_with_the_configured_certificate() {
     .expect("chmod");
     let reader_hash = hex::encode(Sha256::digest(READER.as_bytes()));
     let config = format!(
-        "[stores.local]\nkind = \"file\"\nroot = \"store\"\n\n[policies.manual]\ninterval = \"0\"\nrequire_verification = false\n\n[server]\ntls_cert = \"server.pem\"\ntls_key = \"server.key\"\n\n[[server.tokens]]\nname = \"r\"\nrole = \"reader\"\nsha256 = \"{reader_hash}\"\n\n[[secrets]]\nid = \"a\"\nstore = \"local\"\npath = \"a\"\npolicy = \"manual\"\ncreate_if_missing = true\n"
+        "[stores.local]\nkind = \"file\"\nroot = \"store\"\n\n[policies.manual]\ninterval = \"0\"\nrequire_verification = false\n\n[server]\nrequest_timeout = \"1s\"\ntls_cert = \"server.pem\"\ntls_key = \"server.key\"\n\n[[server.tokens]]\nname = \"r\"\nrole = \"reader\"\nsha256 = \"{reader_hash}\"\n\n[[secrets]]\nid = \"a\"\nstore = \"local\"\npath = \"a\"\npolicy = \"manual\"\ncreate_if_missing = true\n"
     );
     std::fs::write(dir.path().join("rotation.toml"), config).expect("config");
     let mut server = start_in(dir);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let bound = Duration::from_secs(4); // request_timeout + margin
+    // A connection that never starts its handshake, and one that stalls in its headers after
+    // the handshake (which offers h2 and gets HTTP/1.1), are closed.
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let silent_opened = std::time::Instant::now();
+    let silent =
+        tokio::spawn(async move { closed_within(&mut silent, silent_opened, bound).await });
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).expect("root");
+    let mut client = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut stalled = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(
+            "localhost".try_into().expect("name"),
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        )
+        .await
+        .expect("handshake");
+    assert_eq!(stalled.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, b"GET /v1/secrets HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let stalled_opened = std::time::Instant::now();
+    let stalled =
+        tokio::spawn(async move { closed_within(&mut stalled, stalled_opened, bound).await });
     let https = server.base.replace("http://", "https://");
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca_cert.pem().as_bytes()).expect("ca"))
@@ -600,5 +779,7 @@ async fn tls_serves_the_api_with_the_configured_certificate() {
         plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
         "no plain HTTP on a TLS listener"
     );
+    silent.await.expect("silent connection closed");
+    stalled.await.expect("stalled connection closed");
     assert_eq!(sigterm(&mut server), Some(0));
 }

@@ -8,13 +8,14 @@
 //! atomic across processes. A busy database is waited on for up to 10 s, then reported as
 //! [`ErrorKind::Temporary`](rotation_core::ErrorKind::Temporary).
 //!
-//! # Schema (migration 1, tracked with `PRAGMA user_version`)
+//! # Schema (migrations 1 and 2, tracked with `PRAGMA user_version`)
 //! Every time is stored as unix milliseconds plus a `*_ns` column holding the nanoseconds
 //! within that millisecond, so values round-trip exactly and compare as the in-memory store
 //! compares them.
 //! - `rotations(rotation_id PK, secret, step, done, state_json, created_at, updated_at)`: the
-//!   journal, one row per rotation holding its last state as JSON; index `rotations_done` on
-//!   `done`. Insertion order (`rowid`, kept by upserts) is the "oldest first" order.
+//!   journal, one row per rotation holding its last state as JSON; `done` = finished (done and
+//!   audited); index `rotations_done` on `done` and partial index `rotations_open` on `secret`
+//!   of unfinished rows (migration 2). Insertion order (`rowid`, kept by upserts) is the "oldest first" order.
 //! - `lease_tokens(secret PK, last_token)`: the last fencing token handed out per secret; it
 //!   survives releases, so tokens strictly increase.
 //! - `leases(secret PK -> lease_tokens, holder, token, expires_at, expires_at_ns)`: the current

@@ -1,11 +1,12 @@
 //! The journal: table `rotations`, one row per rotation with its last state as JSON.
 //!
 //! `record` upserts by `rotation_id` (`ON CONFLICT DO UPDATE` keeps the row's `rowid`, so
-//! `rowid` order is first-record order); `done` mirrors `step = 'done'` and is indexed, so
+//! `rowid` order is first-record order); `done` is set once the rotation is done *and* its terminal audit record is durable
+//! ([`RotationState::is_finished`]) and is indexed, so
 //! listing unfinished rotations reads only those.
 
 use chrono::Utc;
-use rotation_core::machine::{RotationState, Step};
+use rotation_core::machine::RotationState;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::codec::step_name;
@@ -29,7 +30,7 @@ pub(crate) fn record(conn: &mut Connection, state: &RotationState) -> DbResult<(
         state.rotation_id.as_str(),
         state.secret.as_str(),
         step,
-        state.step == Step::Done,
+        state.is_finished(),
         json,
         now,
     ])?;
@@ -43,6 +44,23 @@ pub(crate) fn unfinished(conn: &mut Connection) -> DbResult<Vec<RotationState>> 
         "SELECT rotation_id, state_json FROM rotations WHERE done = 0 ORDER BY rowid",
     )?;
     let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, json) = row?;
+        out.push(decode(&id, &json)?);
+    }
+    Ok(out)
+}
+
+/// The unfinished rotations of one secret, in first-record order (partial index
+/// `rotations_open`).
+pub(crate) fn unfinished_of(conn: &mut Connection, secret: &str) -> DbResult<Vec<RotationState>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rotation_id, state_json FROM rotations WHERE done = 0 AND secret = ?1 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([secret], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
     })?;
     let mut out = Vec::new();

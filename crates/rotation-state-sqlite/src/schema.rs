@@ -4,7 +4,7 @@
 //! `synchronous=FULL`, `foreign_keys=ON`. Migrations are SQL batches applied in order inside one
 //! `BEGIN IMMEDIATE` transaction; `PRAGMA user_version` holds how many have run, so processes
 //! opening the same file at once migrate it exactly once. Migration 1 creates every table (see
-//! the crate docs for the schema).
+//! the crate docs for the schema); migration 2 adds the partial index `rotations_open`.
 
 use std::time::Duration;
 
@@ -17,7 +17,10 @@ use crate::error::{DbResult, Failure};
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations; migration `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+
+/// The unfinished rotations of one secret, read before every rotation.
+const MIGRATION_2: &str = "CREATE INDEX rotations_open ON rotations(secret) WHERE done = 0;";
 
 const MIGRATION_1: &str = "
 CREATE TABLE rotations (

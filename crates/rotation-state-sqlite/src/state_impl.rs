@@ -30,6 +30,14 @@ impl StateStore for SqliteStateStore {
             .await
     }
 
+    async fn unfinished_of(&self, secret: &SecretId) -> Result<Vec<RotationState>> {
+        let secret = secret.clone();
+        self.read("list unfinished rotations of a secret", move |c| {
+            rotations::unfinished_of(c, secret.as_str())
+        })
+        .await
+    }
+
     async fn rotation(&self, id: &RotationId) -> Result<Option<RotationState>> {
         let id = id.clone();
         self.read("read rotation", move |c| rotations::get(c, id.as_str()))

@@ -66,14 +66,26 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
         .map(|e| (e.id.clone(), e.timing.clone()))
         .collect();
     let mut all_ok = true;
+    let mut first = true;
     loop {
         // A failing pass (state database busy, store down) is reported and, with --watch,
-        // retried at the next tick instead of ending the daemon.
-        match engine.recover(&bindings).await {
+        // retried at the next tick instead of ending the daemon. The first pass also looks for
+        // orphaned pending values in every store; later ticks resolve what the journal still
+        // shows unfinished (a rotation skipped because its dead holder's lease was live).
+        let recovery = if std::mem::take(&mut first) {
+            engine.recover(&bindings).await
+        } else {
+            engine.recover_interrupted(&bindings).await
+        };
+        match recovery {
             Ok(recovered) => {
                 all_ok &= !recovered.iter().any(|r| r.action == RecoveryAction::Failed);
                 if ctx.output() == OutputFormat::Text {
-                    print_reports(&recovered, false);
+                    let acted: Vec<RecoveryReport> = recovered
+                        .into_iter()
+                        .filter(|r| !(args.watch && r.action == RecoveryAction::Skipped))
+                        .collect();
+                    print_reports(&acted, false);
                 }
             }
             Err(err) => {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::field;
 use crate::generator::SecretGenerator;
 use crate::journal::{Journal, NoJournal};
-use crate::machine::{Outcome, Plan, RotationState, Step, advance};
+use crate::machine::{Outcome, Plan, RotationKind, RotationState, Step, advance};
 use crate::policy::{RotationPolicy, RotationStatus, RotationStrategy};
 use crate::result::RotationResult;
 use crate::schedule::{Schedule, Scheduler};
@@ -48,6 +48,8 @@ pub struct SecretBinding {
     pub target: Option<Arc<dyn Target>>,
     /// Whether a missing secret may be created.
     pub create_if_missing: bool,
+    /// When it rotates (recovery moves the persisted schedule with it; `None`: not scheduled).
+    pub timing: Option<Arc<Timing>>,
 }
 
 /// Options of one rotation.
@@ -63,6 +65,9 @@ pub struct RotateRequest {
     /// Use this rotation id instead of a new one (a server answers with it before the rotation
     /// ends). Must be fresh: it is the idempotency key of every step.
     pub rotation_id: Option<RotationId>,
+    /// Revoke the old credential at the target once the new one is current and verified (a
+    /// journaled step: a crash after the rotation still ends with the revocation done).
+    pub revoke_old: bool,
 }
 
 /// Result of a manual rollback.
@@ -76,6 +81,28 @@ pub struct RollbackOutcome {
     pub to_version: VersionId,
     /// Whether the target was re-applied.
     pub target_reapplied: bool,
+    /// The journaled id of this rollback.
+    pub rotation_id: RotationId,
+}
+
+/// Which terminal audit record to write for a finished journal record.
+enum AuditAs<'a> {
+    /// The live outcome (`succeeded`, `rolled_back`, `failed`, `manual_rollback`).
+    Outcome,
+    /// Recovery resolved it (`recovered`), with a note of how.
+    Recovered(&'a str),
+    /// The live outcome, written by recovery because the process died before it was durable.
+    Late,
+}
+
+/// How driving a journaled record ended.
+enum Driven {
+    /// Ran to `Done`; the final record (audit pending) was journaled if the journal allowed.
+    Done(RotationState),
+    /// The lease was lost: nothing more was done, the record is left as journaled for
+    /// recovery, which finishes it under a new lease (a target revert or discard here could
+    /// undo the new holder's work or drop a value the target already uses).
+    Abandoned(RotationState, Error),
 }
 
 struct Inner {
@@ -211,8 +238,18 @@ struct Values {
     new_credential: SecretValue,
     /// What is written to the store (the whole document for structured secrets).
     new_document: Option<SecretValue>,
-    /// The old credential, for reverting the target.
+    /// The old credential, for revoking it at the target.
     old_credential: Option<SecretValue>,
+}
+
+impl Values {
+    fn empty() -> Self {
+        Self {
+            new_credential: SecretValue::new(Vec::new()),
+            new_document: None,
+            old_credential: None,
+        }
+    }
 }
 
 /// `host:pid:random`, unique per process.
@@ -295,6 +332,8 @@ impl Engine {
             attempts: 1,
             error: Some(message),
             error_kind: Some(kind),
+            revoked: false,
+            revoke_error: None,
         };
 
         let Some(guard) = self.claim(&binding.id) else {
@@ -364,6 +403,18 @@ impl Engine {
             },
         };
 
+        if let Some(held) = &lease
+            && let Err(err) = self.settle_interrupted(binding, held).await
+        {
+            let result = reject(err.kind(), err.to_string());
+            self.audit_result(binding, &result, AuditAction::Rejected)
+                .await;
+            if let Some(lease) = lease {
+                lease.release().await;
+            }
+            return Some(result);
+        }
+
         if scheduled && !self.still_due(&binding.id).await {
             if let Some(lease) = lease {
                 lease.release().await;
@@ -377,16 +428,37 @@ impl Engine {
             verify: !binding.verifiers.is_empty(),
             auto_rollback: binding.policy.auto_rollback(),
             create_if_missing: binding.create_if_missing,
+            revoke_old: request.revoke_old,
         };
-        let state = RotationState::new(rotation_id.clone(), binding.id.clone(), plan);
+        let mut state = RotationState::new(rotation_id.clone(), binding.id.clone(), plan);
+        state.scheduled = scheduled;
         let mut started = AuditEvent::new(started_at, AuditAction::Started);
         started.secret = Some(binding.id.clone());
         started.rotation_id = Some(rotation_id.clone());
         started.status = Some(RotationStatus::Pending);
         started.strategy = Some(strategy);
         started.store = Some(binding.store.kind().to_owned());
+        // Journaled before the `started` record: a crash between the two leaves a record that
+        // recovery closes (with its terminal audit record), never a start without an end.
+        if let Err(err) = self.inner.journal.record(&state).await {
+            if let Some(lease) = lease {
+                lease.release().await;
+            }
+            let result = reject(
+                err.kind(),
+                format!("journal unavailable, nothing changed: {err}"),
+            );
+            self.audit_result(binding, &result, AuditAction::Rejected)
+                .await;
+            return Some(result);
+        }
         if let Err(err) = self.inner.audit.record(&started).await {
-            // Fail closed: no unaudited rotation.
+            // Fail closed: no unaudited rotation. The journal record is closed (nothing ran).
+            state.step = Step::Done;
+            state.outcome = Some(RotationStatus::Failed);
+            if let Err(err) = self.inner.journal.record(&state).await {
+                tracing::warn!(secret = %binding.id, error = %err, "journal: could not close a rotation that never started; recovery closes it");
+            }
             if let Some(timing) = &request_timing
                 && scheduled
             {
@@ -409,9 +481,30 @@ impl Engine {
             new_document: None,
             old_credential: None,
         };
-        let state = self
-            .drive(binding, state, &mut values, lease.as_ref())
+        let driven = self
+            .drive(binding, state, &mut values, lease.as_ref(), true)
             .await;
+        let mut state = match driven {
+            Driven::Done(state) => state,
+            Driven::Abandoned(state, err) => {
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
+                drop(guard);
+                tracing::error!(secret = %binding.id, rotation_id = %rotation_id, error = %err, "rotation abandoned to recovery");
+                return Some(RotationResult {
+                    old_version: state.old_version,
+                    new_version: state.new_version,
+                    verification_passed: state.verification_passed,
+                    ..reject(
+                        err.kind(),
+                        format!(
+                            "{err}; the rotation is left unfinished in the journal and the next recovery (`rotation run`, `rotation recover` or the server) finishes or rolls it back"
+                        ),
+                    )
+                });
+            }
+        };
         let status = state.status();
         self.count(status).await;
         // Move the schedule while the lease is still held: a second scheduler that takes the
@@ -419,33 +512,45 @@ impl Engine {
         if let Some(timing) = &request_timing {
             self.move_schedule(binding, timing, status, scheduled).await;
         }
-        if let Some(lease) = lease {
-            lease.release().await;
-        }
-        drop(guard);
-        let result = RotationResult {
+        let mut result = RotationResult {
             rotation_id,
             secret: binding.id.clone(),
             success: status == RotationStatus::Success,
             status,
             strategy,
-            old_version: state.old_version,
-            new_version: state.new_version,
+            old_version: state.old_version.clone(),
+            new_version: state.new_version.clone(),
             started_at,
             completed_at: self.inner.clock.now(),
             duration_ms: start.elapsed().as_secs_f64() * 1e3,
             verification_passed: state.verification_passed,
             rollback_performed: state.rollback_performed,
             attempts: 1,
-            error: state.error,
+            error: state.error.clone(),
             error_kind: state.error_kind,
+            revoked: state.revoked,
+            revoke_error: state.revoke_error.clone(),
         };
-        let action = match status {
-            RotationStatus::Success => AuditAction::Succeeded,
-            RotationStatus::RolledBack => AuditAction::RolledBack,
-            _ => AuditAction::Failed,
-        };
-        self.audit_result(binding, &result, action).await;
+        // The outcome is reported only once its audit record is durable (the journal keeps the
+        // record open until then, so recovery writes it if this process dies first).
+        if let Err(err) = self.audit_terminal(binding, &state, AuditAs::Outcome).await {
+            result.success = false;
+            result.error_kind = Some(err.kind());
+            result.error = Some(format!(
+                "{}the audit record of the outcome could not be written ({err}); the journal keeps it open and the next recovery writes it",
+                result
+                    .error
+                    .as_deref()
+                    .map(|e| format!("{e}; "))
+                    .unwrap_or_default()
+            ));
+        } else {
+            self.close_audit(&mut state).await;
+        }
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        drop(guard);
         tracing::info!(
             secret = %result.secret, rotation_id = %result.rotation_id, status = %result.status,
             old_version = ?result.old_version.as_ref().map(VersionId::as_str),
@@ -456,51 +561,54 @@ impl Engine {
         Some(result)
     }
 
-    /// Run the state machine to `Done`: journal each intent, perform the step, advance.
-    /// Forward steps stop (and undo begins) if the intent cannot be journaled or the lease was
-    /// lost; undo steps run regardless, since undoing is always safer than stopping half-way.
+    /// Run the state machine to `Done`: journal each intent, perform the step, advance; the
+    /// final state is journaled with its audit record still pending. Forward steps stop (and
+    /// undo begins) if the intent cannot be journaled; undo steps run regardless, since undoing
+    /// is always safer than stopping half-way. A lost lease stops everything (see
+    /// [`Driven::Abandoned`]).
     async fn drive(
         &self,
         binding: &SecretBinding,
         mut state: RotationState,
         values: &mut Values,
         lease: Option<&LeaseKeeper>,
-    ) -> RotationState {
+        mut first_journaled: bool,
+    ) -> Driven {
         let rotation_id = state.rotation_id.clone();
         let mut reported = state.status();
         tracing::info!(secret = %binding.id, rotation_id = %rotation_id, status = %reported, "status");
+        let lost = |state: &RotationState, l: &LeaseKeeper| {
+            Error::new(
+                ErrorKind::Conflict,
+                format!("lease (token {}) lost before {:?}", l.token(), state.step),
+            )
+        };
         while !state.is_done() {
-            let journaled = self.inner.journal.record(&state).await;
+            if let Some(l) = lease.filter(|l| l.is_lost()) {
+                let err = lost(&state, l);
+                return Driven::Abandoned(state, err);
+            }
+            let journaled = if std::mem::take(&mut first_journaled) {
+                Ok(())
+            } else {
+                self.inner.journal.record(&state).await
+            };
+            // The journal may have taken long enough (a locked database) for the lease to lapse.
+            if let Some(l) = lease.filter(|l| l.is_lost()) {
+                let err = lost(&state, l);
+                return Driven::Abandoned(state, err);
+            }
             if !state.is_undoing() {
-                let stop = match (&journaled, lease) {
-                    (Err(err), _) => Some(Error::new(
+                if let Err(err) = &journaled {
+                    let err = Error::new(
                         err.kind(),
                         format!("journal unavailable before {:?}: {err}", state.step),
-                    )),
-                    (Ok(()), Some(l)) if l.is_lost() => Some(Error::new(
-                        ErrorKind::Conflict,
-                        format!("lease (token {}) lost before {:?}", l.token(), state.step),
-                    )),
-                    _ => None,
-                };
-                if let Some(err) = stop {
-                    state = advance(state, Outcome::NotAttempted(err));
-                    continue;
-                }
-            } else {
-                if let Err(err) = &journaled {
-                    tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
-                }
-                // Store undo steps are compare-and-swap or scoped to this rotation; a target
-                // revert is not, and after losing the lease it could overwrite the new holder's.
-                if state.step == Step::RevertTarget && lease.is_some_and(LeaseKeeper::is_lost) {
-                    let err = Error::new(
-                        ErrorKind::Conflict,
-                        "lease lost: the target was not reverted",
                     );
                     state = advance(state, Outcome::NotAttempted(err));
                     continue;
                 }
+            } else if let Err(err) = &journaled {
+                tracing::error!(secret = %binding.id, rotation_id = %rotation_id, step = ?state.step, error = %err, "journal unavailable during rollback; continuing");
             }
             if state.status() != reported {
                 reported = state.status();
@@ -510,10 +618,86 @@ impl Engine {
             let outcome = self.perform_with_retries(binding, &state, values).await;
             state = advance(state, outcome);
         }
+        state.audit_pending = true;
         if let Err(err) = self.inner.journal.record(&state).await {
             tracing::error!(secret = %binding.id, rotation_id = %rotation_id, error = %err, "journal: final record failed");
         }
-        state
+        Driven::Done(state)
+    }
+
+    /// The terminal audit record of a finished record: the rotation's outcome or a manual
+    /// rollback; `recovered` with the status when recovery resolved it. Returns the sink's
+    /// error.
+    async fn audit_terminal(
+        &self,
+        binding: &SecretBinding,
+        state: &RotationState,
+        how: AuditAs<'_>,
+    ) -> Result<()> {
+        let status = state.status();
+        let action = match (state.kind, &how) {
+            (RotationKind::Rollback, _) => AuditAction::ManualRollback,
+            (RotationKind::Rotation, AuditAs::Recovered(_)) => AuditAction::Recovered,
+            (RotationKind::Rotation, _) => match status {
+                RotationStatus::Success => AuditAction::Succeeded,
+                RotationStatus::RolledBack => AuditAction::RolledBack,
+                _ => AuditAction::Failed,
+            },
+        };
+        let recovery_note = match how {
+            AuditAs::Outcome => None,
+            AuditAs::Recovered(note) => Some(note),
+            AuditAs::Late => Some("record written late by recovery"),
+        };
+        let mut e = AuditEvent::new(self.inner.clock.now(), action);
+        e.secret = Some(binding.id.clone());
+        e.rotation_id = Some(state.rotation_id.clone());
+        e.status = Some(status);
+        e.store = Some(binding.store.kind().to_owned());
+        match state.kind {
+            RotationKind::Rotation => {
+                e.strategy = Some(state.plan.strategy);
+                e.old_version = state.old_version.clone();
+                e.new_version = state.new_version.clone();
+            }
+            // From the version that was current to the one the restore made current.
+            RotationKind::Rollback => {
+                e.old_version = state.new_version.clone();
+                e.new_version = state.restored_version.clone();
+            }
+        }
+        if state.plan.revoke_old && status == RotationStatus::Success {
+            e.revoked = Some(state.revoked);
+        }
+        let mut error = [
+            state.error.clone(),
+            state
+                .revoke_error
+                .clone()
+                .map(|r| format!("revocation of the old credential failed: {r}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+        if let Some(note) = recovery_note {
+            error = if error.is_empty() {
+                note.to_owned()
+            } else {
+                format!("{note}: {error}")
+            };
+        }
+        e.error = (!error.is_empty()).then_some(error);
+        self.inner.audit.record(&e).await
+    }
+
+    /// Mark a finished record's audit as durable. A failure here only means recovery writes
+    /// the record a second time (at least once, never lost).
+    async fn close_audit(&self, state: &mut RotationState) {
+        state.audit_pending = false;
+        if let Err(err) = self.inner.journal.record(state).await {
+            tracing::warn!(rotation_id = %state.rotation_id, error = %err, "journal: could not close the audited record; recovery will audit it again");
+        }
     }
 
     /// Whether the persisted schedule of `secret` is due now (read under its lease).

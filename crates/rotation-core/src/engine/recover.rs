@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::*;
-use crate::machine::resume;
+use crate::machine::{resume, supersede};
 use crate::state::StateStore;
 use crate::store::VersionState;
 
@@ -25,6 +25,18 @@ pub enum RecoveryAction {
     Skipped,
     /// A pending value without a live rotation was discarded.
     DiscardedOrphan,
+    /// A newer version had become current since the rotation started: it was closed without
+    /// touching the store (its pending value discarded, the target given the current value).
+    Superseded,
+    /// The rotation had finished but its audit record was missing: recovery wrote it.
+    Audited,
+}
+
+impl RecoveryAction {
+    /// Whether something was resolved (a skip or a failed attempt is not a recovery).
+    pub fn is_recovery(self) -> bool {
+        !matches!(self, Self::Skipped | Self::Failed)
+    }
 }
 
 /// One recovery decision.
@@ -69,14 +81,8 @@ impl Engine {
         &self,
         bindings: &HashMap<SecretId, SecretBinding>,
     ) -> Result<Vec<RecoveryReport>> {
-        let state =
-            self.inner.state.clone().ok_or_else(|| {
-                Error::new(ErrorKind::NotSupported, "recovery needs a state store")
-            })?;
-        let mut reports = Vec::new();
-        for interrupted in state.unfinished().await? {
-            reports.extend(self.recover_one(&state, bindings, interrupted).await);
-        }
+        let state = self.state_for_recovery()?;
+        let mut reports = self.recover_interrupted(bindings).await?;
         let mut ids: Vec<&SecretId> = bindings.keys().collect();
         ids.sort();
         for id in ids {
@@ -84,6 +90,55 @@ impl Engine {
             self.reap_expired_lease(&state, id).await?;
         }
         Ok(reports)
+    }
+
+    /// Resolve the rotations the journal shows unfinished (one indexed query when there are
+    /// none): what a long-running process calls every tick, so a rotation it skipped because a
+    /// dead holder's lease was still live is finished once that lease expires.
+    pub async fn recover_interrupted(
+        &self,
+        bindings: &HashMap<SecretId, SecretBinding>,
+    ) -> Result<Vec<RecoveryReport>> {
+        let state = self.state_for_recovery()?;
+        let mut reports = Vec::new();
+        for interrupted in state.unfinished().await? {
+            reports.extend(self.recover_one(&state, bindings, interrupted).await);
+        }
+        Ok(reports)
+    }
+
+    /// Resolve the secret's interrupted rotations (of a process that died) under the lease
+    /// this process now holds, before anything new starts on it: a new rotation, rollback or
+    /// verification never runs over an unfinished one. Fails if one cannot be resolved.
+    pub(super) async fn settle_interrupted(
+        &self,
+        binding: &SecretBinding,
+        lease: &LeaseKeeper,
+    ) -> Result<()> {
+        let state = self.state_for_recovery()?;
+        for interrupted in state.unfinished_of(&binding.id).await? {
+            let rid = interrupted.rotation_id.clone();
+            let report = self.resolve(binding, interrupted, lease).await;
+            tracing::info!(secret = %binding.id, rotation_id = %rid, action = ?report.action, "interrupted rotation resolved before a new action");
+            if report.action == RecoveryAction::Failed {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "interrupted rotation {rid} of {} could not be resolved first: {}",
+                        binding.id,
+                        report.detail.as_deref().unwrap_or("unknown reason")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn state_for_recovery(&self) -> Result<Arc<dyn StateStore>> {
+        self.inner
+            .state
+            .clone()
+            .ok_or_else(|| Error::new(ErrorKind::NotSupported, "recovery needs a state store"))
     }
 
     /// A dead holder's expired lease blocks nobody, but leaving it would make `status` show a
@@ -165,7 +220,9 @@ impl Engine {
         // The list was read before the lease: its owner may have finished since. Resume from
         // the record as it is now, under the lease.
         let report = match state.rotation(&rid).await {
-            Ok(Some(fresh)) if !fresh.is_done() => Some(self.resolve(binding, fresh, &lease).await),
+            Ok(Some(fresh)) if !fresh.is_finished() => {
+                Some(self.resolve(binding, fresh, &lease).await)
+            }
             Ok(_) => None,
             Err(err) => skipped(format!("cannot read the journal: {err}")),
         };
@@ -180,86 +237,115 @@ impl Engine {
         lease: &LeaseKeeper,
     ) -> RecoveryReport {
         let (rid, step) = (interrupted.rotation_id.clone(), interrupted.step);
-        let failed = |why: String| RecoveryReport {
-            secret: binding.id.clone(),
-            rotation_id: Some(rid.clone()),
-            interrupted_at: Some(step),
-            action: RecoveryAction::Failed,
-            status: None,
-            detail: Some(why),
-        };
-        let landed = match binding.store.list_versions(&binding.path).await {
-            Ok(versions) => versions
-                .into_iter()
-                .find(|v| v.state == VersionState::Current && v.rotation_id.as_ref() == Some(&rid))
-                .map(|v| v.version),
-            Err(err) if err.kind() == ErrorKind::NotFound => None,
+        let report =
+            |action: RecoveryAction, status: Option<RotationStatus>, detail: Option<String>| {
+                RecoveryReport {
+                    secret: binding.id.clone(),
+                    rotation_id: Some(rid.clone()),
+                    interrupted_at: Some(step),
+                    action,
+                    status,
+                    detail,
+                }
+            };
+        let failed = |why: String| report(RecoveryAction::Failed, None, Some(why));
+        if interrupted.is_done() {
+            // Finished, but the process died (or the audit log failed) before its terminal
+            // record was durable.
+            let mut done = interrupted;
+            return match self.audit_terminal(binding, &done, AuditAs::Late).await {
+                Ok(()) => {
+                    self.close_audit(&mut done).await;
+                    tracing::info!(secret = %binding.id, rotation_id = %rid, "missing audit record written");
+                    report(
+                        RecoveryAction::Audited,
+                        Some(done.status()),
+                        Some("the missing terminal audit record was written".into()),
+                    )
+                }
+                Err(err) => failed(format!(
+                    "the terminal audit record still cannot be written: {err}"
+                )),
+            };
+        }
+        let versions = match binding.store.list_versions(&binding.path).await {
+            Ok(versions) => versions,
+            Err(err) if err.kind() == ErrorKind::NotFound => Vec::new(),
             Err(err) => return failed(format!("cannot read the store: {err}")),
         };
-        let resumed = resume(interrupted, landed);
-        let mut values = Values {
-            new_credential: SecretValue::new(Vec::new()),
-            new_document: None,
-            old_credential: None,
+        let current = versions
+            .iter()
+            .find(|v| v.state == VersionState::Current)
+            .map(|v| v.version.clone());
+        let landed = versions
+            .into_iter()
+            .find(|v| v.state == VersionState::Current && v.rotation_id.as_ref() == Some(&rid))
+            .map(|v| v.version);
+        // Never move backwards: if another rotation (or a write by hand) made a newer version
+        // current after this one started, this record is stale.
+        let forward = matches!(
+            step,
+            Step::ReadCurrent
+                | Step::Stage
+                | Step::WriteCurrent
+                | Step::ApplyTarget
+                | Step::Verify
+                | Step::Promote
+        );
+        let newer = match (&current, &interrupted.old_version) {
+            (Some(current), Some(old)) if forward && landed.is_none() && current != old => {
+                Some(current.clone())
+            }
+            _ => None,
         };
-        let reverts_target =
-            resumed.step == Step::RevertTarget || resumed.undo.contains(&Step::RevertTarget);
-        if reverts_target && binding.target.is_some() {
-            match self
-                .old_credential(binding, resumed.old_version.as_ref())
-                .await
-            {
-                Ok(old) => values.old_credential = Some(old),
-                Err(err) => {
-                    return failed(format!(
-                        "cannot read the old value to revert the target: {err}"
-                    ));
-                }
+        let superseded = newer.is_some() && interrupted.kind == RotationKind::Rotation;
+        let resumed = match newer {
+            Some(current) if superseded => supersede(interrupted, current),
+            _ => resume(interrupted, landed),
+        };
+        let mut finished = match self
+            .drive(binding, resumed, &mut Values::empty(), Some(lease), false)
+            .await
+        {
+            Driven::Done(state) => state,
+            Driven::Abandoned(_, err) => return failed(format!("{err}; retried next time")),
+        };
+        let status = finished.status();
+        if finished.kind == RotationKind::Rotation {
+            self.count(status).await;
+            if !superseded && let Some(timing) = &binding.timing {
+                self.move_schedule(binding, timing, status, finished.scheduled)
+                    .await;
             }
         }
-        let finished = self.drive(binding, resumed, &mut values, Some(lease)).await;
-        let status = finished.status();
-        self.count(status).await;
+        let note = format!("interrupted at {step:?}, resolved by recovery");
+        let audited = self
+            .audit_terminal(binding, &finished, AuditAs::Recovered(&note))
+            .await;
+        let audit_error = match audited {
+            Ok(()) => {
+                self.close_audit(&mut finished).await;
+                None
+            }
+            Err(err) => Some(format!(
+                "; its audit record could not be written ({err}): retried next time"
+            )),
+        };
+        tracing::info!(secret = %binding.id, rotation_id = %rid, interrupted_at = ?step, %status, "recovered");
         let action = match status {
+            _ if audit_error.is_some() => RecoveryAction::Failed,
+            _ if superseded => RecoveryAction::Superseded,
             RotationStatus::Success => RecoveryAction::Finished,
             RotationStatus::RolledBack => RecoveryAction::RolledBack,
             _ if finished.undo_failed => RecoveryAction::Failed,
             _ => RecoveryAction::Closed,
         };
-        let mut e = AuditEvent::new(self.inner.clock.now(), AuditAction::Recovered);
-        e.secret = Some(binding.id.clone());
-        e.rotation_id = Some(rid.clone());
-        e.status = Some(status);
-        e.strategy = Some(finished.plan.strategy);
-        e.old_version = finished.old_version.clone();
-        e.new_version = finished.new_version.clone();
-        e.store = Some(binding.store.kind().to_owned());
-        e.error = finished.error.clone();
-        if let Err(err) = self.inner.audit.record(&e).await {
-            tracing::error!(secret = %binding.id, error = %err, "audit record of a recovery failed");
-        }
-        tracing::info!(secret = %binding.id, rotation_id = %rid, interrupted_at = ?step, %status, "recovered");
-        RecoveryReport {
-            secret: binding.id.clone(),
-            rotation_id: Some(rid),
-            interrupted_at: Some(step),
-            action,
-            status: Some(status),
-            detail: finished.error,
-        }
-    }
-
-    async fn old_credential(
-        &self,
-        binding: &SecretBinding,
-        old: Option<&VersionId>,
-    ) -> Result<SecretValue> {
-        let old = old.ok_or_else(|| Error::not_found("no old version was recorded"))?;
-        let value = binding.store.read_version(&binding.path, old).await?.value;
-        match &binding.field {
-            Some(f) => field::extract(&value, f),
-            None => Ok(value),
-        }
+        let detail = match (finished.error, audit_error) {
+            (Some(e), Some(a)) => Some(format!("{e}{a}")),
+            (None, Some(a)) => Some(a.trim_start_matches("; ").to_owned()),
+            (e, None) => e,
+        };
+        report(action, Some(status), detail)
     }
 
     async fn discard_orphans(
@@ -287,6 +373,7 @@ impl Engine {
             Err(why) => return vec![RecoveryReport::skipped(&binding.id, None, None, why)],
         };
         let mut reports = Vec::new();
+        let mut orphans = Vec::new();
         for (version, rid) in pending {
             let Some(rid) = rid else {
                 reports.push(RecoveryReport::skipped(
@@ -297,12 +384,59 @@ impl Engine {
                 ));
                 continue;
             };
-            // Holding the secret's lease means no rotation of it is running: every pending value
-            // is an orphan of a crashed one.
-            let outcome = binding.store.discard_pending(&binding.path, &rid).await;
-            let detail = match &outcome {
-                Ok(()) => format!("orphaned pending version {version} discarded"),
-                Err(err) => format!("could not discard orphaned pending version {version}: {err}"),
+            // A pending value whose rotation the journal still has open is the journal's to
+            // resolve (it may be applied to the target, or its audit may be missing).
+            match state.rotation(&rid).await {
+                Ok(Some(record)) if !record.is_finished() => continue,
+                Ok(_) => orphans.push((version, rid)),
+                Err(err) => reports.push(RecoveryReport::skipped(
+                    &binding.id,
+                    Some(&rid),
+                    None,
+                    format!("cannot read the journal: {err}"),
+                )),
+            }
+        }
+        // Holding the secret's lease means no rotation of it is running: every such pending
+        // value is an orphan of a crashed one whose journal record is gone. The target may
+        // already use it, so the target is first given the store's current value: discarding
+        // must never leave the target with a credential no store holds.
+        let synced = match (&binding.target, orphans.is_empty()) {
+            (Some(target), false) => {
+                let ctx = VerifyContext {
+                    secret: binding.id.clone(),
+                    rotation_id: None,
+                };
+                match self.current_credential(binding).await {
+                    Ok(current) => target.apply(&ctx, &current).await,
+                    Err(err) => Err(err),
+                }
+                .map(|()| true)
+                .map_err(|err| {
+                    format!(
+                        "the target could not be given the current value, so the pending value is kept: {err}"
+                    )
+                })
+            }
+            _ => Ok(false),
+        };
+        for (version, rid) in orphans {
+            let outcome = match &synced {
+                Ok(_) => binding
+                    .store
+                    .discard_pending(&binding.path, &rid)
+                    .await
+                    .map_err(|err| {
+                        format!("could not discard orphaned pending version {version}: {err}")
+                    }),
+                Err(why) => Err(why.clone()),
+            };
+            let detail = match (&outcome, &synced) {
+                (Ok(()), Ok(true)) => format!(
+                    "orphaned pending version {version} discarded; target given the current value"
+                ),
+                (Ok(()), _) => format!("orphaned pending version {version} discarded"),
+                (Err(why), _) => why.clone(),
             };
             let mut e = AuditEvent::new(self.inner.clock.now(), AuditAction::Recovered);
             e.secret = Some(binding.id.clone());

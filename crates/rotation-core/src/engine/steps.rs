@@ -157,17 +157,54 @@ impl Engine {
             }
             Step::RevertTarget => {
                 if let Some(t) = &binding.target {
-                    let old = values.old_credential.as_ref().ok_or_else(|| {
-                        Error::internal(
-                            "the old value is unknown, so the target cannot be reverted",
-                        )
-                    })?;
-                    t.apply(&ctx, old).await?;
+                    // The store's value now, not the one read at the start (see `machine`).
+                    let current = self.current_credential(binding).await?;
+                    t.apply(&ctx, &current).await?;
+                }
+                Outcome::Done
+            }
+            Step::RevokeOld => {
+                if let Some(t) = &binding.target {
+                    if values.old_credential.is_none() {
+                        let old = need(&state.old_version, "old")?;
+                        values.old_credential = Some(self.credential_of(binding, &old).await?);
+                    }
+                    if let Some(old) = &values.old_credential {
+                        t.revoke(&ctx, old).await?;
+                    }
                 }
                 Outcome::Done
             }
             Step::Done => Outcome::Done,
         })
+    }
+}
+
+impl Engine {
+    /// The credential the store holds now (the field's value for structured secrets).
+    pub(super) async fn current_credential(&self, binding: &SecretBinding) -> Result<SecretValue> {
+        let value = binding.store.read_current(&binding.path).await?.value;
+        match &binding.field {
+            Some(f) => field::extract(&value, f),
+            None => Ok(value),
+        }
+    }
+
+    /// The credential of one version.
+    pub(super) async fn credential_of(
+        &self,
+        binding: &SecretBinding,
+        version: &VersionId,
+    ) -> Result<SecretValue> {
+        let value = binding
+            .store
+            .read_version(&binding.path, version)
+            .await?
+            .value;
+        match &binding.field {
+            Some(f) => field::extract(&value, f),
+            None => Ok(value),
+        }
     }
 }
 
@@ -183,6 +220,7 @@ fn step_name(step: Step) -> &'static str {
         Step::RestoreStore => "restore",
         Step::RevertTarget => "revert target",
         Step::DiscardPending => "discard pending",
+        Step::RevokeOld => "revoke the old credential",
         Step::Done => "done",
     }
 }

@@ -429,3 +429,195 @@ async fn cas_counter_across_processes() {
     let (_, bytes) = current(&s, &p).await;
     assert_eq!(bytes, (CHILDREN * 10).to_string().into_bytes());
 }
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every entry under `dir` (relative name, mode, contents of files), to show nothing changed.
+fn snapshot(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                out.push((name, mode(&path), Vec::new()));
+                stack.push(path);
+            } else {
+                out.push((name, mode(&path), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn group_or_world_writable_root_is_refused_at_build_and_on_access() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir(&root).unwrap();
+    for (m, who) in [
+        (0o777, "world-writable (mode 0777)"),
+        (0o770, "group-writable (mode 0770)"),
+        (0o702, "world-writable (mode 0702)"),
+        (0o1777, "world-writable (mode 1777)"),
+        (0o720, "group-writable (mode 0720)"),
+    ] {
+        chmod(&root, m);
+        for builder in [
+            FileStore::builder(&root),
+            FileStore::builder(&root).read_only(),
+        ] {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+            let want = format!(
+                "root: file store root {} is {who}: chmod 700 it",
+                root.display()
+            );
+            assert_eq!(err.message(), want);
+        }
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "nothing written");
+    }
+
+    // A root that becomes writable by others after the store was opened is refused too.
+    chmod(&root, 0o755);
+    let s = FileStore::builder(&root).build().unwrap();
+    let p = SecretPath::new("k");
+    s.write_current(&p, &rid("a"), &val("one"), None)
+        .await
+        .unwrap();
+    chmod(&root, 0o775);
+    let before = snapshot(&root);
+    let err = s.read_current(&p).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(
+        err.message().contains("group-writable (mode 0775)"),
+        "{err}"
+    );
+    let err = s.stage(&p, &rid("b"), &val("two")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert_eq!(snapshot(&root), before);
+    chmod(&root, 0o700);
+    assert_eq!(current(&s, &p).await, (v(1), b"one".to_vec()));
+}
+
+#[tokio::test]
+async fn a_root_given_through_a_symlink_is_resolved_once() {
+    let tmp = TempDir::new().unwrap();
+    let real = tmp.path().join("real");
+    let link = tmp.path().join("link");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let s = FileStore::builder(&link).build().unwrap();
+    assert_eq!(s.root(), fs::canonicalize(&real).unwrap());
+    let p = SecretPath::new("k");
+    s.write_current(&p, &rid("a"), &val("one"), None)
+        .await
+        .unwrap();
+    assert_eq!(fs::read(real.join("k/v/1")).unwrap(), b"one");
+    // A world-writable target is refused however it is reached.
+    chmod(&real, 0o777);
+    let err = FileStore::builder(&link).build().unwrap_err();
+    assert!(err.message().contains("world-writable"), "{err}");
+}
+
+#[tokio::test]
+async fn a_symlinked_secret_directory_is_refused_and_nothing_is_written_through_it() {
+    let tmp = TempDir::new().unwrap();
+    let s = store(&tmp);
+    // Outside the root: a real secret of another store, and an empty directory.
+    let other = FileStore::builder(tmp.path().join("other"))
+        .build()
+        .unwrap();
+    let p = SecretPath::new("k");
+    other
+        .write_current(&p, &rid("a"), &val("outside"), None)
+        .await
+        .unwrap();
+    other.stage(&p, &rid("b"), &val("pending")).await.unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let outside = |_: ()| (snapshot(other.root()), snapshot(&empty));
+    let before = outside(());
+
+    for (name, target) in [("k", other.root().join("k")), ("e", empty.clone())] {
+        let link = s.root().join(name);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let p = SecretPath::new(name);
+        let refused = |err: rotation_core::Error| {
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+            let want = format!("secret directory {} is a symlink", link.display());
+            assert!(err.message().contains(&want), "{err}");
+            assert!(
+                err.message()
+                    .starts_with(&format!("file store: secret {name}:"))
+            );
+        };
+        refused(s.read_current(&p).await.unwrap_err());
+        refused(s.read_previous(&p).await.unwrap_err());
+        refused(s.read_version(&p, &v(1)).await.unwrap_err());
+        refused(s.read_pending(&p, &rid("b")).await.unwrap_err());
+        refused(s.list_versions(&p).await.unwrap_err());
+        refused(
+            s.write_current(&p, &rid("c"), &val("x"), None)
+                .await
+                .unwrap_err(),
+        );
+        refused(
+            s.write_current(&p, &rid("c"), &val("x"), Some(&v(1)))
+                .await
+                .unwrap_err(),
+        );
+        refused(s.stage(&p, &rid("c"), &val("x")).await.unwrap_err());
+        refused(s.promote(&p, &rid("b"), &v(1)).await.unwrap_err());
+        refused(s.discard_pending(&p, &rid("b")).await.unwrap_err());
+        refused(s.restore(&p, &v(1), &v(1)).await.unwrap_err());
+    }
+    assert_eq!(outside(()), before, "the outside directories are unchanged");
+    assert_eq!(current(&other, &p).await, (v(1), b"outside".to_vec()));
+}
+
+#[tokio::test]
+async fn a_secret_or_value_directory_writable_by_others_or_symlinked_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let s = store(&tmp);
+    let p = SecretPath::new("k");
+    s.write_current(&p, &rid("a"), &val("one"), None)
+        .await
+        .unwrap();
+    let dir = s.root().join("k");
+    for (target, m, why) in [
+        (dir.clone(), 0o770, "secret directory"),
+        (dir.join("v"), 0o777, "value directory"),
+    ] {
+        chmod(&target, m);
+        let before = snapshot(s.root());
+        let want = format!("{why} {} is ", target.display());
+        for err in [
+            s.read_current(&p).await.unwrap_err(),
+            s.stage(&p, &rid("b"), &val("two")).await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+            assert!(err.message().contains(&want), "{err}");
+            assert!(
+                err.message()
+                    .contains(&format!("(mode {m:04o}): chmod 700 it"))
+            );
+        }
+        assert_eq!(snapshot(s.root()), before, "nothing written");
+        chmod(&target, 0o700);
+        assert_eq!(current(&s, &p).await, (v(1), b"one".to_vec()));
+    }
+
+    // A `v/` that is a symlink (here to a directory inside the root) is refused as well.
+    let outside = tmp.path().join("values");
+    fs::create_dir(&outside).unwrap();
+    fs::rename(dir.join("v"), outside.join("v")).unwrap();
+    std::os::unix::fs::symlink(outside.join("v"), dir.join("v")).unwrap();
+    let err = s.read_current(&p).await.unwrap_err();
+    assert!(err.message().contains("value directory"), "{err}");
+    assert!(err.message().contains("is a symlink"), "{err}");
+}

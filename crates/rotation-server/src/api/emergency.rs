@@ -266,10 +266,22 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
             }
         }
     };
+    // Revocation is a journaled step of the rotation itself (after verification): a crash
+    // between the rotation and the revocation is finished by recovery, exactly once.
+    let target = app.secrets[&id].binding.target.clone();
+    let cannot_revoke = match &target {
+        None => Some("the secret has no target".to_owned()),
+        Some(t) if !t.can_revoke() => Some(format!(
+            "target {} cannot revoke (no revoke command)",
+            t.name()
+        )),
+        Some(_) => None,
+    };
     let request = RotateRequest {
         rotation_id: Some(rid.clone()),
         strategy: Some(RotationStrategy::Immediate),
         timing: Some(app.secrets[&id].timing.clone()),
+        revoke_old: cannot_revoke.is_none(),
         ..Default::default()
     };
     let Some(r) = app.run(claim, request, false, None).await else {
@@ -280,10 +292,19 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
             Some("the server is shutting down".into()),
         );
     };
-    let revoke_error = if r.success {
-        revoke_old(app, &r).await.err()
-    } else {
+    let revoke_error = if !r.success {
         Some("not revoked: the rotation did not succeed".into())
+    } else if let Some(why) = cannot_revoke {
+        Some(why)
+    } else if r.revoked {
+        tracing::warn!(secret = %r.secret, "old credential revoked after an emergency");
+        None
+    } else {
+        Some(
+            r.revoke_error
+                .clone()
+                .unwrap_or_else(|| "the revocation did not run".into()),
+        )
     };
     EmergencyOutcome {
         secret: r.secret.to_string(),
@@ -310,37 +331,4 @@ impl Drop for Pending {
     fn drop(&mut self) {
         self.0.emergencies.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Revoke the credential a successful emergency rotation replaced, at the secret's target.
-async fn revoke_old(app: &App, r: &rotation_core::RotationResult) -> Result<(), String> {
-    let entry = &app.secrets[&r.secret];
-    let b = &entry.binding;
-    let target = b.target.as_ref().ok_or("the secret has no target")?;
-    if !target.can_revoke() {
-        return Err(format!(
-            "target {} cannot revoke (no revoke command)",
-            target.name()
-        ));
-    }
-    let old_version = r
-        .old_version
-        .as_ref()
-        .ok_or("the secret had no previous version")?;
-    let doc = b
-        .store
-        .read_version(&b.path, old_version)
-        .await
-        .map_err(|e| format!("cannot read the old version: {e}"))?;
-    let old = match &b.field {
-        Some(f) => rotation_core::field::extract(&doc.value, f).map_err(|e| e.to_string())?,
-        None => doc.value,
-    };
-    let ctx = rotation_core::VerifyContext {
-        secret: r.secret.clone(),
-        rotation_id: Some(r.rotation_id.clone()),
-    };
-    target.revoke(&ctx, &old).await.map_err(|e| e.to_string())?;
-    tracing::warn!(secret = %r.secret, target = target.name(), "old credential revoked after an emergency");
-    Ok(())
 }

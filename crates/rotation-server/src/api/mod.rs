@@ -1,5 +1,5 @@
 //! The HTTP API: routes, the OpenAPI document generated from the handlers, and the layers
-//! (authentication on `/v1`, body limit, timeout).
+//! (request size limits, authentication on `/v1`, body limit, timeout).
 
 pub mod emergency;
 pub mod ops;
@@ -7,9 +7,10 @@ pub mod rotations;
 pub mod secrets;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
-use axum::middleware;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -44,9 +45,50 @@ impl Modify for Bearer {
     }
 }
 
+/// Most request headers the API reads (values, a repeated name counts once per value).
+pub const MAX_HEADERS: usize = 100;
+/// Largest header section the API reads: names and values plus 4 bytes each (`: `, CRLF).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Longest request target (path and query) the API reads.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses oversized requests with a JSON `431` (headers) or `414` (URI), before
+/// authentication. The HTTP layer's own limits, whose answers have no body, are set far above
+/// these (see `serve` in the crate root), so only pathological requests ever meet them.
+async fn size_limits(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "request headers are limited to {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes"
+            ),
+        )
+        .into_response();
+    }
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is limited to {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Every error answer is JSON: extractor rejections (malformed JSON, wrong content type, bad
 /// path or query, oversized body), 405 and timeouts come from axum and tower-http as plain text.
-async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -69,9 +111,13 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
         }
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
         StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "the request headers are too large")
+        }
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
         _ => ("error", "the request failed"),
     };
-    let mut out = axum::response::IntoResponse::into_response(ApiError::new(status, code, message));
+    let mut out = ApiError::new(status, code, message).into_response();
     if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
         out.headers_mut()
             .insert(axum::http::header::ALLOW, allow.clone());
@@ -115,7 +161,8 @@ pub fn router(app: App) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             app.settings.request_timeout,
         ))
-        // Outermost, so that the timeout's empty 408 is turned into JSON too.
+        // Outside the timeout, so that its empty 408 is turned into JSON too.
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn(size_limits))
         .with_state(app)
 }

@@ -101,3 +101,25 @@ pub fn sigterm(server: &mut Server) -> Option<i32> {
     }
     None
 }
+
+/// Reads `stream` until the server closes it (end of stream or reset) and returns how long
+/// after `opened` that was; panics if it is still open `bound` after `opened`.
+pub async fn closed_within<S>(
+    stream: &mut S,
+    opened: std::time::Instant,
+    bound: Duration,
+) -> Duration
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::from_std(opened + bound);
+    match tokio::time::timeout_at(deadline, stream.read_to_end(&mut seen)).await {
+        Ok(_) => opened.elapsed(),
+        Err(_) => panic!(
+            "still open {bound:?} after it was opened (it answered {:?})",
+            String::from_utf8_lossy(&seen)
+        ),
+    }
+}
