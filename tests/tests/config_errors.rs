@@ -182,3 +182,42 @@ fn bad_schedule_inputs() {
         check(&config, &[field, &line_of(&config, first)]);
     }
 }
+
+#[test]
+fn unsafe_file_store_directories_are_refused_and_nothing_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    // A world-writable root: a config error before anything runs.
+    let sandbox = Sandbox::new(&basic_config("cat >/dev/null", ""));
+    let root = sandbox.path().join(".rotation/store");
+    seed(&sandbox.store(".rotation/store"), "app/key", b"value");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let before = snapshot(sandbox.path());
+    let out = sandbox.run(&["rotate", "s"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("world-writable"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(snapshot(sandbox.path()), before, "nothing written");
+
+    // A secret directory that is a symlink out of the root: refused, the outside untouched.
+    let sandbox = Sandbox::new(&basic_config("cat >/dev/null", ""));
+    let root = sandbox.path().join(".rotation/store");
+    seed(&sandbox.store(".rotation/store"), "other", b"value");
+    let outside = tempfile::tempdir().expect("outside");
+    std::os::unix::fs::symlink(outside.path(), root.join("app%2Fkey")).expect("symlink");
+    let out = sandbox.run(&["rotate", "s", "--value-stdin"], Some(b"new"));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("symlink")
+            || String::from_utf8_lossy(&out.stderr).contains("symlink"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("outside").count(),
+        0,
+        "nothing written through the symlink"
+    );
+}

@@ -422,13 +422,27 @@ async fn the_api_end_to_end() {
     assert_eq!(code, Some(0), "exited cleanly after SIGTERM");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_slow_verifier_is_resolved_by_recovery() {
+/// A server with one manually rotated secret `db` (value `the-old-value` in a file store) whose
+/// verifier sleeps 20 s, `extra` config appended to the secret (`target = ...`) and `tables`
+/// (more sections); a rotation is started through the API and cut off by SIGTERM inside the
+/// verifier. Returns the store, the secret's path, the directory, the rotation id and the
+/// stopped server (which owns the directory: dropping it deletes it).
+async fn cut_off_rotation(
+    lease_ttl: &str,
+    tables: &str,
+    extra: &str,
+) -> (
+    rotation_file::FileStore,
+    rotation_core::SecretPath,
+    std::path::PathBuf,
+    String,
+    common::Server,
+) {
     let operator_hash = hex::encode(Sha256::digest(OPERATOR.as_bytes()));
     let config = format!(
         r#"
 [state]
-lease_ttl = "2s"
+lease_ttl = "{lease_ttl}"
 
 [stores.local]
 kind = "file"
@@ -443,8 +457,7 @@ timeout = "60s"
 interval = "0"
 verifiers = ["slow"]
 
-[server]
-shutdown_timeout = "1s"
+{tables}
 
 [[server.tokens]]
 name = "oncall"
@@ -456,12 +469,17 @@ id = "db"
 store = "local"
 path = "app/db"
 policy = "manual"
+{extra}
 "#
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("rotation.toml"), &config).expect("config");
-    let root = dir.path().join("store");
-    let store = rotation_file::FileStore::builder(&root)
+    let keep = dir.path().to_owned();
+    std::fs::write(
+        dir.path().join("rotation.toml"),
+        config.replace("{dir}", &keep.display().to_string()),
+    )
+    .expect("config");
+    let store = rotation_file::FileStore::builder(dir.path().join("store"))
         .build()
         .expect("store");
     let path = rotation_core::SecretPath::new("app/db");
@@ -474,7 +492,6 @@ policy = "manual"
     )
     .await
     .expect("seed");
-    let keep = dir.path().to_owned();
     let mut server = start_in(dir);
     let http = reqwest::Client::new();
     let (status, acc) = call(
@@ -507,7 +524,30 @@ policy = "manual"
         started.elapsed() < Duration::from_secs(8),
         "bounded by shutdown_timeout"
     );
+    (store, path, keep, rid, server)
+}
 
+/// The old value is current and nothing is left pending.
+async fn assert_rolled_back(store: &rotation_file::FileStore, path: &rotation_core::SecretPath) {
+    let current = rotation_core::SecretStore::read_current(store, path)
+        .await
+        .expect("read");
+    assert_eq!(current.value.expose(), b"the-old-value");
+    let versions = rotation_core::SecretStore::list_versions(store, path)
+        .await
+        .expect("list");
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.state != rotation_core::VersionState::Pending),
+        "no pending value left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_verifier_is_resolved_by_recovery() {
+    let (store, path, keep, rid, _stopped) =
+        cut_off_rotation("2s", "[server]\nshutdown_timeout = \"1s\"", "").await;
     // Restart once the lease has expired: recovery resolves the cut-off rotation.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut server = spawn(
@@ -515,7 +555,7 @@ policy = "manual"
         tempfile::tempdir().expect("tmp"),
     );
     let (status, rot) = call(
-        &http,
+        &reqwest::Client::new(),
         "GET",
         &format!("{}/v1/rotations/{rid}", server.base),
         Some(OPERATOR),
@@ -528,19 +568,7 @@ policy = "manual"
         rot["status"], "success",
         "an unverified credential is never a success: {rot}"
     );
-    let current = rotation_core::SecretStore::read_current(&store, &path)
-        .await
-        .expect("read");
-    assert_eq!(current.value.expose(), b"the-old-value");
-    let versions = rotation_core::SecretStore::list_versions(&store, &path)
-        .await
-        .expect("list");
-    assert!(
-        versions
-            .iter()
-            .all(|v| v.state != rotation_core::VersionState::Pending),
-        "no pending value left"
-    );
+    assert_rolled_back(&store, &path).await;
     assert_eq!(sigterm(&mut server), Some(0));
 }
 
@@ -549,78 +577,12 @@ policy = "manual"
 /// tick must come back to it once the lease expires, counting one recovery, not a skip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_within_the_lease_recovers_the_cut_off_rotation_once_the_lease_expires() {
-    let operator_hash = hex::encode(Sha256::digest(OPERATOR.as_bytes()));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path().display();
-    let target = format!("cat > {d}/target.tmp && mv {d}/target.tmp {d}/target.txt");
-    let config = format!(
-        r#"
-[state]
-lease_ttl = "3s"
-
-[stores.local]
-kind = "file"
-root = "store"
-
-[verifiers.slow]
-kind = "command"
-command = ["sh", "-c", "cat >/dev/null; sleep 20"]
-timeout = "60s"
-
-[targets.app]
-kind = "command"
-command = ["sh", "-c", {target:?}]
-
-[policies.manual]
-interval = "0"
-verifiers = ["slow"]
-
-[server]
-shutdown_timeout = "1s"
-tick = "200ms"
-
-[[server.tokens]]
-name = "oncall"
-role = "operator"
-sha256 = "{operator_hash}"
-
-[[secrets]]
-id = "db"
-store = "local"
-path = "app/db"
-policy = "manual"
-target = "app"
-"#
+    let target = "cat > {dir}/target.tmp && mv {dir}/target.tmp {dir}/target.txt";
+    let tables = format!(
+        "[server]\nshutdown_timeout = \"1s\"\ntick = \"200ms\"\n\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {target:?}]\n"
     );
-    std::fs::write(dir.path().join("rotation.toml"), &config).expect("config");
-    let store = rotation_file::FileStore::builder(dir.path().join("store"))
-        .build()
-        .expect("store");
-    let path = rotation_core::SecretPath::new("app/db");
-    rotation_core::SecretStore::write_current(
-        &store,
-        &path,
-        &rotation_core::RotationId::generate(),
-        &rotation_core::SecretValue::from("the-old-value"),
-        None,
-    )
-    .await
-    .expect("seed");
-    let keep = dir.path().to_owned();
-    let mut server = start_in(dir);
-    let http = reqwest::Client::new();
-    let (status, acc) = call(
-        &http,
-        "POST",
-        &format!("{}/v1/secrets/db/rotate", server.base),
-        Some(OPERATOR),
-        None,
-    )
-    .await;
-    assert_eq!(status, 202, "{acc}");
-    let rid = acc["rotation_id"].as_str().expect("id").to_owned();
-    tokio::time::sleep(Duration::from_millis(800)).await; // inside the verifier now
-    assert_eq!(sigterm(&mut server), Some(0), "clean exit after SIGTERM");
+    let (store, path, keep, rid, _stopped) =
+        cut_off_rotation("3s", &tables, "target = \"app\"").await;
     let target_value = || std::fs::read(keep.join("target.txt")).ok();
     assert!(
         target_value().is_some(),
@@ -632,6 +594,7 @@ target = "app"
         &keep.join("rotation.toml"),
         tempfile::tempdir().expect("tmp"),
     );
+    let http = reqwest::Client::new();
     let started = std::time::Instant::now();
     let rot = loop {
         let (status, rot) = call(
@@ -653,23 +616,11 @@ target = "app"
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_ne!(rot["status"], "success", "{rot}");
-    let current = rotation_core::SecretStore::read_current(&store, &path)
-        .await
-        .expect("read");
-    assert_eq!(current.value.expose(), b"the-old-value");
+    assert_rolled_back(&store, &path).await;
     assert_eq!(
         target_value().as_deref(),
         Some(&b"the-old-value"[..]),
         "the target holds the store's current value again"
-    );
-    let versions = rotation_core::SecretStore::list_versions(&store, &path)
-        .await
-        .expect("list");
-    assert!(
-        versions
-            .iter()
-            .all(|v| v.state != rotation_core::VersionState::Pending),
-        "no pending value left"
     );
     let metrics = http
         .get(format!("{}/metrics", server.base))

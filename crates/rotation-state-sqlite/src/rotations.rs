@@ -38,20 +38,12 @@ pub(crate) fn record(conn: &mut Connection, state: &RotationState) -> DbResult<(
     Ok(())
 }
 
-/// Every rotation whose last state is not `Done`, in first-record order.
+/// Every rotation that is not finished, in first-record order.
 pub(crate) fn unfinished(conn: &mut Connection) -> DbResult<Vec<RotationState>> {
     let mut stmt = conn.prepare_cached(
         "SELECT rotation_id, state_json FROM rotations WHERE done = 0 ORDER BY rowid",
     )?;
-    let rows = stmt.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, json) = row?;
-        out.push(decode(&id, &json)?);
-    }
-    Ok(out)
+    decode_rows(stmt.query([])?)
 }
 
 /// The unfinished rotations of one secret, in first-record order (partial index
@@ -60,12 +52,14 @@ pub(crate) fn unfinished_of(conn: &mut Connection, secret: &str) -> DbResult<Vec
     let mut stmt = conn.prepare_cached(
         "SELECT rotation_id, state_json FROM rotations WHERE done = 0 AND secret = ?1 ORDER BY rowid",
     )?;
-    let rows = stmt.query_map([secret], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })?;
+    decode_rows(stmt.query([secret])?)
+}
+
+/// Decode `(rotation_id, state_json)` rows.
+fn decode_rows(mut rows: rusqlite::Rows<'_>) -> DbResult<Vec<RotationState>> {
     let mut out = Vec::new();
-    for row in rows {
-        let (id, json) = row?;
+    while let Some(row) = rows.next()? {
+        let (id, json): (String, String) = (row.get(0)?, row.get(1)?);
         out.push(decode(&id, &json)?);
     }
     Ok(out)

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::{OutputFormat, RotateArgs};
-use crate::exit::{CliError, FAILED, OK};
+use crate::exit::{CliError, FAILED, OK, USAGE};
 use crate::output::{emit, opt};
 use rotation_config::{Resolved, SecretEntry};
 
@@ -66,11 +66,22 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     emit(ctx.output(), &results, |rs| {
         rs.iter().for_each(print_result)
     });
-    Ok(if results.iter().all(|r| r.success) {
+    Ok(exit_code(&results))
+}
+
+/// 0 if every rotation succeeded; 2 if every failure was a configuration problem found before
+/// anything changed (e.g. a file store directory that is a symlink); 1 otherwise.
+fn exit_code(results: &[RotationResult]) -> u8 {
+    let failed: Vec<&RotationResult> = results.iter().filter(|r| !r.success).collect();
+    if failed.is_empty() {
         OK
+    } else if failed.iter().all(|r| {
+        r.error_kind == Some(rotation_core::ErrorKind::InvalidConfig) && r.new_version.is_none()
+    }) {
+        USAGE
     } else {
         FAILED
-    })
+    }
 }
 
 fn progress(len: u64) -> ProgressBar {

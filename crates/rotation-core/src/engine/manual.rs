@@ -10,15 +10,7 @@ impl Engine {
         let Some(state) = &self.inner.state else {
             return Ok(None);
         };
-        match LeaseKeeper::acquire(
-            state.clone(),
-            self.inner.clock.clone(),
-            &binding.id,
-            &self.inner.holder,
-            self.inner.lease_ttl,
-        )
-        .await
-        {
+        match self.acquire_lease(state, &binding.id).await {
             Ok(Ok(lease)) => Ok(Some(lease)),
             Ok(Err(held)) => Err(Error::new(
                 ErrorKind::InProgress,

@@ -269,6 +269,23 @@ impl Engine {
         EngineBuilder::default()
     }
 
+    /// Take the lease of `secret` with this engine's holder name and TTL; `Ok(Err(holder))`
+    /// when someone else holds it.
+    async fn acquire_lease(
+        &self,
+        state: &Arc<dyn StateStore>,
+        secret: &SecretId,
+    ) -> Result<std::result::Result<LeaseKeeper, Option<crate::state::Lease>>> {
+        LeaseKeeper::acquire(
+            state.clone(),
+            self.inner.clock.clone(),
+            secret,
+            &self.inner.holder,
+            self.inner.lease_ttl,
+        )
+        .await
+    }
+
     /// Mark `id` as rotating in this process; `None` if it already is.
     fn claim(&self, id: &SecretId) -> Option<InProgressGuard<'_>> {
         let inserted = lock(&self.inner.in_progress).insert(id.clone());
@@ -367,15 +384,7 @@ impl Engine {
 
         let lease = match &self.inner.state {
             None => None,
-            Some(state) => match LeaseKeeper::acquire(
-                state.clone(),
-                self.inner.clock.clone(),
-                &binding.id,
-                &self.inner.holder,
-                self.inner.lease_ttl,
-            )
-            .await
-            {
+            Some(state) => match self.acquire_lease(state, &binding.id).await {
                 Ok(Ok(keeper)) => Some(keeper),
                 Ok(Err(_)) if scheduled => return None,
                 Ok(Err(held)) => {

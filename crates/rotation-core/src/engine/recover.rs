@@ -164,15 +164,7 @@ impl Engine {
         state: &Arc<dyn StateStore>,
         secret: &SecretId,
     ) -> std::result::Result<LeaseKeeper, String> {
-        match LeaseKeeper::acquire(
-            state.clone(),
-            self.inner.clock.clone(),
-            secret,
-            &self.inner.holder,
-            self.inner.lease_ttl,
-        )
-        .await
-        {
+        match self.acquire_lease(state, secret).await {
             Ok(Ok(lease)) => Ok(lease),
             Ok(Err(held)) => Err(held.map_or_else(
                 || "lease busy".to_owned(),
