@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rotation_core::{RotationStatus, SecretId, StateStore};
+use rotation_core::{RotationStatus, SecretId, SecretStore, StateStore};
 use rotation_e2e::{Sandbox, current, describe, run_command, seed};
 use rotation_state_sqlite::SqliteStateStore;
 
@@ -395,4 +395,43 @@ fn a_rotation_that_kills_its_process_every_time_reaches_quarantine() {
     if let Some(t) = target(&sb) {
         assert_eq!(t, b"v1");
     }
+}
+
+#[test]
+fn a_state_database_locked_past_the_lease_leaves_the_rotation_to_recovery() {
+    let sb = sandbox("staged", "");
+    touch(&sb, "hold");
+    let rotation = spawn(&sb, &["rotate", "s", "--value-stdin"], b"v2");
+    wait_for(&sb, "verifying", |s| {
+        s.status() == RotationStatus::Verifying
+    });
+    // Another process holds the state database's write lock for longer than the lease.
+    let lock = rusqlite::Connection::open(sb.path().join(".rotation/state.db")).expect("open");
+    lock.execute_batch("BEGIN EXCLUSIVE")
+        .expect("lock the state database");
+    std::thread::sleep(LEASE * 3);
+    remove(&sb, "hold");
+    std::thread::sleep(LEASE * 3);
+    lock.execute_batch("COMMIT").expect("unlock");
+    let out = rotation.wait_with_output().expect("rotation");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("left unfinished"),
+        "{}",
+        describe(&out)
+    );
+    // Nothing was undone without the lease: the value the target uses is still in the store.
+    assert_eq!(target(&sb).as_deref(), Some(&b"v2"[..]));
+    let store = sb.store(".rotation/store");
+    let pending = rt()
+        .block_on(store.list_versions(&rotation_core::SecretPath::new("app/key")))
+        .expect("versions")
+        .into_iter()
+        .filter(|v| v.state == rotation_core::VersionState::Pending)
+        .count();
+    assert_eq!(pending, 1, "the applied value is kept until recovery");
+    std::thread::sleep(LEASE + Duration::from_millis(200));
+    let out = sb.run(&["recover", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(assert_agree(&sb, "after recovery"), b"v1");
 }
