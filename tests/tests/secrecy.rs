@@ -80,3 +80,58 @@ fn failing_verifier_with_trace_logging_leaks_nothing_and_rolls_back() {
         }
     }
 }
+
+/// The paths issue 11 added (a journaled rollback that gives the target the restored value,
+/// recovery of an interrupted rotation, the audit records of both) leak nothing either: not in
+/// stdout, stderr at trace level, the audit log or the state database.
+#[test]
+fn rollback_and_recovery_with_a_target_leak_nothing() {
+    let sandbox = Sandbox::new("");
+    let d = sandbox.path().display();
+    let target = format!("cat > {d}/target.txt");
+    let config = basic_config("cat >/dev/null", "target = \"app\"")
+        + &format!(
+            "\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {target:?}]\n\n[state]\nlease_ttl = \"300ms\"\n"
+        );
+    std::fs::write(sandbox.config(), config).expect("config");
+    let store = sandbox.store(".rotation/store");
+    seed(&store, "app/key", OLD.as_bytes());
+    let mut outputs = Vec::new();
+    let out = sandbox.run(
+        &["-vvv", "rotate", "s", "--value-stdin"],
+        Some(NEW.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    outputs.push(out);
+    let out = sandbox.run(&["-vvv", "rollback", "s", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    outputs.push(out);
+    assert_eq!(current(&store, "app/key").1, OLD.as_bytes());
+    // Abort a rotation after its target step, then recover it at trace level.
+    let mut cmd = sandbox.command(&["rotate", "s", "--value-stdin"]);
+    cmd.env("ROTATION_TEST_ABORT_AFTER_RECORD", "4");
+    let out = rotation_e2e::run_command(cmd, Some(NEW.as_bytes()));
+    assert_eq!(out.status.code(), None, "aborted: {}", describe(&out));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let out = sandbox.run(&["-vvv", "--log-format", "json", "recover"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    outputs.push(out);
+    assert_eq!(
+        std::fs::read(sandbox.path().join("target.txt")).expect("target"),
+        OLD.as_bytes(),
+        "the target holds the store's current value"
+    );
+    for out in &outputs {
+        assert!(out.stderr.len() > 200, "trace logging produced output");
+        assert_absent(&out.stdout, "stdout");
+        assert_absent(&out.stderr, "stderr");
+    }
+    let audit = std::fs::read(sandbox.path().join(".rotation/audit.jsonl")).expect("audit");
+    assert!(String::from_utf8_lossy(&audit).contains("manual_rollback"));
+    assert_absent(&audit, "audit log");
+    for f in ["state.db", "state.db-wal"] {
+        if let Ok(db) = std::fs::read(sandbox.path().join(".rotation").join(f)) {
+            assert_absent(&db, f);
+        }
+    }
+}
