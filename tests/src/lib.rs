@@ -162,3 +162,11 @@ policy = "default"
 "#
     )
 }
+
+/// A `[targets.app]` section running `script` with `sh -c` (pair with `target = "app"` on the
+/// secret, e.g. as `basic_config`'s `extra`).
+pub fn command_target(script: &str) -> String {
+    format!(
+        "\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {script:?}]\ntimeout = \"60s\"\n"
+    )
+}

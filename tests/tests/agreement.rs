@@ -9,58 +9,29 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rotation_core::{RotationStatus, SecretId, SecretStore, StateStore};
-use rotation_e2e::{Sandbox, current, describe, run_command, seed};
+use rotation_e2e::{Sandbox, basic_config, command_target, current, describe, run_command, seed};
 use rotation_state_sqlite::SqliteStateStore;
 
 const LEASE: Duration = Duration::from_millis(400);
 
-/// One secret `s` in a file store, a verifier that waits while `<dir>/hold` exists (and fails
-/// while `<dir>/reject` exists), and a target that writes its value to `<dir>/target.txt`
-/// (waiting while `<dir>/slow-target` exists, before it writes).
+/// One secret `s` in a file store, a verifier that waits while `<dir>/hold` exists, and a
+/// target that writes its value to `<dir>/target.txt` (waiting while `<dir>/slow-target`
+/// exists, before it writes).
 fn config(dir: &Path, strategy: &str, extra_policy: &str, audit: Option<&Path>) -> String {
     let d = dir.display();
-    let verifier =
-        format!("cat >/dev/null; while [ -e {d}/hold ]; do sleep 0.02; done; [ ! -e {d}/reject ]");
+    let verifier = format!("cat >/dev/null; while [ -e {d}/hold ]; do sleep 0.02; done");
     let target = format!(
         "cat > {d}/target.tmp; while [ -e {d}/slow-target ]; do sleep 0.02; done; mv {d}/target.tmp {d}/target.txt"
     );
     let audit = audit.map_or_else(String::new, |p| {
         format!("\n[audit]\npath = {:?}\n", p.display().to_string())
     });
-    format!(
-        r#"
-[stores.local]
-kind = "file"
-root = ".rotation/store"
-max_versions = 1000
-
-[verifiers.check]
-kind = "command"
-command = ["sh", "-c", {verifier:?}]
-timeout = "60s"
-
-[targets.app]
-kind = "command"
-command = ["sh", "-c", {target:?}]
-timeout = "60s"
-
-[policies.default]
-interval = "30d"
-strategy = "{strategy}"
-verifiers = ["check"]
-{extra_policy}
-
-[[secrets]]
-id = "s"
-store = "local"
-path = "app/key"
-policy = "default"
-target = "app"
-
-[state]
-lease_ttl = "400ms"
-{audit}"#
-    )
+    basic_config(&verifier, "target = \"app\"").replace(
+        "interval = \"30d\"",
+        &format!("interval = \"30d\"\nstrategy = \"{strategy}\"\n{extra_policy}"),
+    ) + &command_target(&target)
+        + "\n[state]\nlease_ttl = \"400ms\"\n"
+        + &audit
 }
 
 fn sandbox(strategy: &str, extra_policy: &str) -> Sandbox {

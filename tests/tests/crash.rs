@@ -10,7 +10,7 @@ use std::time::Duration;
 use rotation_core::{
     RotationId, RotationStatus, SecretId, SecretPath, SecretStore, StateStore, VersionState,
 };
-use rotation_e2e::{Sandbox, basic_config, current, describe, run_command, seed};
+use rotation_e2e::{Sandbox, basic_config, command_target, current, describe, run_command, seed};
 use rotation_state_sqlite::SqliteStateStore;
 
 const LEASE: Duration = Duration::from_millis(300);

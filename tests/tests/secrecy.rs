@@ -1,7 +1,7 @@
 //! With trace logging and a failing verifier, neither the old nor the new value appears in
 //! stdout, stderr, the audit log or error messages; the old value stays byte-identical.
 
-use rotation_e2e::{Sandbox, basic_config, current, describe, seed};
+use rotation_e2e::{Sandbox, basic_config, command_target, current, describe, seed};
 
 const OLD: &str = "OLD-s3cr3t-9f8e7d6c5b4a";
 const NEW: &str = "NEW-s3cr3t-1a2b3c4d5e6f";
@@ -90,9 +90,8 @@ fn rollback_and_recovery_with_a_target_leak_nothing() {
     let d = sandbox.path().display();
     let target = format!("cat > {d}/target.txt");
     let config = basic_config("cat >/dev/null", "target = \"app\"")
-        + &format!(
-            "\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {target:?}]\n\n[state]\nlease_ttl = \"300ms\"\n"
-        );
+        + &command_target(&target)
+        + "\n[state]\nlease_ttl = \"300ms\"\n";
     std::fs::write(sandbox.config(), config).expect("config");
     let store = sandbox.store(".rotation/store");
     seed(&store, "app/key", OLD.as_bytes());
