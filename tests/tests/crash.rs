@@ -31,9 +31,7 @@ fn sandbox(strategy: &str, verifier: &str) -> Sandbox {
     let cfg = config(strategy, verifier).replace(
         "policy = \"default\"\n",
         "policy = \"default\"\ntarget = \"app\"\n",
-    ) + &format!(
-        "\n[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {target:?}]\n"
-    );
+    ) + &command_target(&target);
     std::fs::write(sandbox.config(), cfg).expect("config");
     sandbox
 }
