@@ -622,22 +622,30 @@ async fn a_restart_within_the_lease_recovers_the_cut_off_rotation_once_the_lease
         Some(&b"the-old-value"[..]),
         "the target holds the store's current value again"
     );
-    let metrics = http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.lines().any(|l| l == "rotation_recoveries_total 1"),
-        "one recovery counted, the start-up skip not: {}",
-        metrics
-            .lines()
-            .filter(|l| l.contains("recover"))
-            .collect::<Vec<_>>()
-            .join("\n")
+    // The journal shows the record done (audit pending) a moment before the tick that resolved
+    // it counts the recovery: wait for the count, then check it stays at one.
+    let recoveries = || async {
+        let text = http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|l| l.strip_prefix("rotation_recoveries_total "))
+            .map(str::to_owned)
+    };
+    let counted = std::time::Instant::now();
+    while recoveries().await.as_deref() != Some("1") && counted.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await; // a few more ticks
+    assert_eq!(
+        recoveries().await.as_deref(),
+        Some("1"),
+        "one recovery counted, the start-up skip not"
     );
     assert_eq!(sigterm(&mut server), Some(0));
 }
