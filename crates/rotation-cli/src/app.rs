@@ -87,7 +87,7 @@ impl Context {
         if !cfg.audit_path.exists() {
             return Ok(Vec::new());
         }
-        JsonlAuditSink::verify(&cfg.audit_path).map_err(|e| {
+        JsonlAuditSink::verify_path(&cfg.audit_path).map_err(|e| {
             CliError::failed(format!(
                 "audit log {} failed verification: {e}",
                 cfg.audit_path.display()

@@ -192,6 +192,9 @@ impl AuditSink for MemoryAudit {
         self.events.lock().expect("lock").push(event.clone());
         Ok(())
     }
+    async fn verify(&self) -> Result<Vec<AuditEvent>> {
+        Ok(self.events.lock().expect("lock").clone())
+    }
 }
 
 /// A clock moved by hand.

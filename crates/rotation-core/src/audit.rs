@@ -110,6 +110,10 @@ impl AuditEvent {
 pub trait AuditSink: Send + Sync + fmt::Debug {
     /// Persist one record.
     async fn record(&self, event: &AuditEvent) -> Result<()>;
+    /// Read the whole trail back, checking its chain: every record in order, none edited,
+    /// removed, reordered or truncated away. An empty trail is `Ok(vec![])`; a broken chain is
+    /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue) naming the first bad record.
+    async fn verify(&self) -> Result<Vec<AuditEvent>>;
 }
 
 /// A sink that drops everything (for tests and benchmarks that measure the engine alone).
@@ -120,6 +124,9 @@ pub struct NoAudit;
 impl AuditSink for NoAudit {
     async fn record(&self, _event: &AuditEvent) -> Result<()> {
         Ok(())
+    }
+    async fn verify(&self) -> Result<Vec<AuditEvent>> {
+        Ok(Vec::new())
     }
 }
 

@@ -45,6 +45,9 @@ impl AuditSink for Audit {
         self.events.lock().unwrap().push(event.clone());
         Ok(())
     }
+    async fn verify(&self) -> Result<Vec<AuditEvent>> {
+        Ok(self.events.lock().unwrap().clone())
+    }
 }
 
 /// Records applied and revoked values; `revoke` can be held (to crash inside it) and counts.

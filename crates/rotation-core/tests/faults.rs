@@ -188,6 +188,9 @@ impl AuditSink for BrokenAudit {
     async fn record(&self, _: &AuditEvent) -> Result<()> {
         Err(Error::new(ErrorKind::Io, "disk full"))
     }
+    async fn verify(&self) -> Result<Vec<AuditEvent>> {
+        Err(Error::new(ErrorKind::Io, "disk full"))
+    }
 }
 
 const PATH: &str = "app/key";

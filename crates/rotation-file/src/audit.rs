@@ -4,7 +4,7 @@
 //! - `<path>`: the log, one chained record per line (0600).
 //! - `<path>.head`: the [`ChainHead`] of the last record, as JSON (0600, replaced atomically
 //!   after each append). It catches lines cut off the end of the log.
-//! - `<path>.lock`: flock()ed exclusively by appenders and shared by [`JsonlAuditSink::verify`],
+//! - `<path>.lock`: flock()ed exclusively by appenders and shared by [`JsonlAuditSink::verify_path`],
 //!   so any number of threads and processes may append to one log.
 //!
 //! An append locks, reconciles the head file with the log's last line, appends the new line,
@@ -113,7 +113,7 @@ impl JsonlAuditSink {
     /// events. A missing or empty log is `Ok(vec![])`; a broken chain is
     /// [`ErrorKind::InvalidValue`](rotation_core::ErrorKind::InvalidValue) naming the first bad
     /// line.
-    pub fn verify(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
+    pub fn verify_path(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
         let files = Files::new(path.as_ref());
         if !files.log.exists() {
             return Ok(Vec::new());
@@ -150,9 +150,9 @@ impl JsonlAuditSink {
             .map_err(|e| e.context(format!("audit log {}", files.log.display())))
     }
 
-    /// The events of the log at `path`, verified: the same as [`JsonlAuditSink::verify`].
+    /// The events of the log at `path`, verified: the same as [`JsonlAuditSink::verify_path`].
     pub fn read_events(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
-        Self::verify(path)
+        Self::verify_path(path)
     }
 }
 
@@ -162,6 +162,13 @@ impl AuditSink for JsonlAuditSink {
         let files = self.files.clone();
         let event = event.clone();
         tokio::task::spawn_blocking(move || append(&files, &event))
+            .await
+            .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
+    }
+
+    async fn verify(&self) -> Result<Vec<AuditEvent>> {
+        let log = self.files.log.clone();
+        tokio::task::spawn_blocking(move || Self::verify_path(log))
             .await
             .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
     }

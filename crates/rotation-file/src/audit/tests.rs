@@ -37,16 +37,16 @@ async fn open_creates_private_files() {
     assert_eq!(mode(&log), 0o600);
     assert_eq!(mode(&tmp.path().join("audit/dir")), 0o700);
     assert_eq!(mode(&tmp.path().join("audit")), 0o700);
-    assert!(JsonlAuditSink::verify(&log).unwrap().is_empty());
+    assert!(JsonlAuditSink::verify_path(&log).unwrap().is_empty());
     sink.record(&event(0)).await.unwrap();
     assert_eq!(mode(&sidecar(&log, ".head")), 0o600);
     assert_eq!(mode(&sidecar(&log, ".lock")), 0o600);
     let events = JsonlAuditSink::read_events(&log).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].secret, Some(SecretId::new("s0")));
-    assert_eq!(events, JsonlAuditSink::verify(&log).unwrap());
+    assert_eq!(events, JsonlAuditSink::verify_path(&log).unwrap());
     assert!(
-        JsonlAuditSink::verify(tmp.path().join("missing.jsonl"))
+        JsonlAuditSink::verify_path(tmp.path().join("missing.jsonl"))
             .unwrap()
             .is_empty()
     );
@@ -74,7 +74,7 @@ fn eight_threads_append_two_hundred_records() {
     for t in threads {
         t.join().unwrap();
     }
-    let events = JsonlAuditSink::verify(&log).unwrap();
+    let events = JsonlAuditSink::verify_path(&log).unwrap();
     assert_eq!(events.len(), 200);
     let seqs = seqs(&log);
     assert!(seqs.windows(2).all(|w| w[1] > w[0]));
@@ -92,13 +92,13 @@ async fn edits_and_truncation_are_detected() {
     let text = fs::read_to_string(&log).unwrap();
 
     fs::write(&log, text.replace("\"s2\"", "\"sX\"")).unwrap();
-    let err = JsonlAuditSink::verify(&log).unwrap_err();
+    let err = JsonlAuditSink::verify_path(&log).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidValue);
     assert!(err.to_string().contains("line 3"), "{err}");
 
     let four: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();
     fs::write(&log, &four).unwrap();
-    let err = JsonlAuditSink::verify(&log).unwrap_err();
+    let err = JsonlAuditSink::verify_path(&log).unwrap_err();
     assert!(err.to_string().contains("removed from the end"), "{err}");
     // Appending after a truncation is refused rather than hiding it.
     let err = sink.record(&event(9)).await.unwrap_err();
@@ -127,7 +127,7 @@ async fn head_is_recovered_after_crashes() {
     let saved = fs::read(&head).unwrap();
     fs::remove_file(&head).unwrap();
     assert_eq!(
-        JsonlAuditSink::verify(&log).unwrap_err().kind(),
+        JsonlAuditSink::verify_path(&log).unwrap_err().kind(),
         ErrorKind::InvalidValue
     );
     assert_eq!(
@@ -136,23 +136,23 @@ async fn head_is_recovered_after_crashes() {
     );
     fs::write(&head, &saved).unwrap();
     sink.record(&event(3)).await.unwrap();
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 4);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 4);
 
     // Crash after the append but before the head write: the head is one record behind.
     let stale = fs::read(&head).unwrap();
     sink.record(&event(4)).await.unwrap();
     fs::write(&head, &stale).unwrap();
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 5);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 5);
     sink.record(&event(5)).await.unwrap();
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 6);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 6);
 
     // Crash in the middle of a write: a partial last line is skipped, then cut off.
     let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
     f.write_all(br#"{"seq":7,"prev":"ab"#).unwrap();
     drop(f);
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 6);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 6);
     sink.record(&event(6)).await.unwrap();
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 7);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 7);
     assert_eq!(seqs(&log), (1..=7).collect::<Vec<_>>());
 }
 
@@ -211,6 +211,6 @@ fn twenty_processes_append() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(JsonlAuditSink::verify(&log).unwrap().len(), 200);
+    assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 200);
     assert_eq!(seqs(&log), (1..=200).collect::<Vec<_>>());
 }

@@ -216,7 +216,7 @@ pub async fn history(
         return Ok(Json(Vec::new()));
     }
     let path = app.audit_path.clone();
-    let events = tokio::task::spawn_blocking(move || rotation_file::JsonlAuditSink::verify(&path))
+    let events = tokio::task::spawn_blocking(move || rotation_file::JsonlAuditSink::verify_path(&path))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| {
