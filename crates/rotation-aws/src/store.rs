@@ -392,7 +392,6 @@ impl SecretStore for AwsStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            staging: true,
             binary: true,
             max_value_bytes: MAX_VALUE_BYTES,
             json_objects: false,

@@ -381,7 +381,6 @@ impl SecretStore for AzureStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            staging: true,
             binary: false,
             max_value_bytes: MAX_VALUE_BYTES,
             json_objects: false,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rotation_command::CommandRunner;
 use rotation_core::{
-    Cadence, GeneratorSpec, RotationPolicy, SecretBinding, SecretGenerator, SecretId, SecretPath,
+    GeneratorSpec, RotationPolicy, SecretBinding, SecretGenerator, SecretId, SecretPath,
     SecretStore, Target, Timing, TimingSpec, Verifier,
 };
 use rotation_file::FileStore;
@@ -203,12 +203,7 @@ fn build_policy(name: &str, spec: &PolicySpec) -> rotation_core::Result<(Rotatio
         retry_backoff: spec.retry_backoff.clone(),
     }
     .build(name)?;
-    let interval = match timing.cadence() {
-        Cadence::Every(d) => *d,
-        _ => Duration::ZERO,
-    };
     let mut b = RotationPolicy::builder(name)
-        .interval(interval)
         .strategy(spec.strategy)
         .verifiers(spec.verifiers.iter().cloned())
         .notify(spec.notify);

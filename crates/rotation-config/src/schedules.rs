@@ -1,7 +1,7 @@
 //! Reconciling the config's secrets into persisted schedules.
 
 use chrono::{DateTime, Utc};
-use rotation_core::{ScheduleRecord, StateStore};
+use rotation_core::{ScheduleChange, ScheduleRecord, StateStore};
 
 use crate::Resolved;
 
@@ -28,18 +28,25 @@ pub async fn reconcile(
             entry.timing.fingerprint()
         );
         let next = entry.timing.next_after(&entry.id, now);
-        let record = match existing.remove(&entry.id) {
-            None => ScheduleRecord::new(entry.id.clone(), entry.policy.name(), &fingerprint, next),
-            Some(existing) if existing.spec == fingerprint => continue,
-            Some(mut existing) => {
-                existing.policy = entry.policy.name().to_owned();
-                existing.spec = fingerprint;
-                let from = existing.last_success.unwrap_or(now);
-                existing.next_rotation = entry.timing.next_after(&entry.id, from);
-                existing
+        match existing.remove(&entry.id) {
+            None => {
+                let record =
+                    ScheduleRecord::new(entry.id.clone(), entry.policy.name(), &fingerprint, next);
+                state.put_schedule(&record).await?;
             }
-        };
-        state.put_schedule(&record).await?;
+            Some(existing) if existing.spec == fingerprint => {}
+            Some(existing) => {
+                // One atomic change (counters, pause and quarantine kept even if an operator
+                // changes them meanwhile).
+                let from = existing.last_success.unwrap_or(now);
+                let change = ScheduleChange::Respec {
+                    policy: entry.policy.name().to_owned(),
+                    spec: fingerprint,
+                    next_rotation: entry.timing.next_after(&entry.id, from),
+                };
+                state.update_schedule(&entry.id, &change).await?;
+            }
+        }
     }
     Ok(())
 }

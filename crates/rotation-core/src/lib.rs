@@ -20,6 +20,7 @@ pub mod memory_state;
 pub mod policy;
 pub mod result;
 pub mod schedule;
+pub mod scheduler;
 pub mod secret;
 pub mod state;
 pub mod stats;
@@ -30,7 +31,7 @@ pub mod verify;
 pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
 pub use clock::{Clock, SystemClock};
 pub use engine::{
-    Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,
+    Claim, Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use generator::{CharClasses, GeneratorSpec, SecretGenerator};
@@ -41,9 +42,10 @@ pub use policy::{
     NotifyFlags, RotationPolicy, RotationPolicyBuilder, RotationStatus, RotationStrategy,
 };
 pub use result::RotationResult;
-pub use schedule::{Schedule, Scheduler};
+pub use schedule::{AttemptOutcome, ScheduleChange, ScheduleRecord};
+pub use scheduler::{Bindings, NoObserver, Pass, PassObserver, Scheduler, SchedulerBuilder};
 pub use secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
-pub use state::{Lease, ScheduleRecord, StateStore, StoredCounts};
+pub use state::{Lease, StateStore, StoredCounts};
 pub use stats::{Statistics, StatsCounter};
 pub use store::{Capabilities, SecretStore, VersionInfo, VersionState, VersionedSecret};
 pub use timing::{Cadence, CronSchedule, Timing, TimingSpec, Window};

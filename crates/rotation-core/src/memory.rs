@@ -94,7 +94,6 @@ impl SecretStore for MemoryStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            staging: true,
             binary: true,
             max_value_bytes: 1 << 20,
             json_objects: false,

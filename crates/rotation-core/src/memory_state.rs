@@ -12,6 +12,7 @@ use crate::journal::Journal;
 use crate::machine::RotationState;
 use crate::policy::RotationStatus;
 use crate::secret::{RotationId, SecretId};
+use crate::schedule::ScheduleChange;
 use crate::state::{Lease, ScheduleRecord, StateStore, StoredCounts};
 
 #[derive(Debug, Default)]
@@ -30,6 +31,14 @@ impl Inner {
         if let Some(t) = self.schedules.get(secret).and_then(|s| s.next_rotation) {
             self.due.remove(&(t, secret.clone()));
         }
+    }
+
+    fn put(&mut self, record: ScheduleRecord) {
+        self.unindex(&record.secret);
+        if let Some(t) = record.next_rotation {
+            self.due.insert((t, record.secret.clone()));
+        }
+        self.schedules.insert(record.secret.clone(), record);
     }
 }
 
@@ -143,16 +152,33 @@ impl StateStore for MemoryStateStore {
         Ok(self.lock().leases.get(secret).cloned())
     }
 
+    async fn live_leases(&self, now: DateTime<Utc>) -> Result<Vec<Lease>> {
+        let mut live: Vec<Lease> = (self.lock().leases.values())
+            .filter(|l| l.expires_at > now)
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| a.secret.cmp(&b.secret));
+        Ok(live)
+    }
+
     async fn put_schedule(&self, record: &ScheduleRecord) -> Result<()> {
-        let mut inner = self.lock();
-        inner.unindex(&record.secret);
-        if let Some(t) = record.next_rotation {
-            inner.due.insert((t, record.secret.clone()));
-        }
-        inner
-            .schedules
-            .insert(record.secret.clone(), record.clone());
+        self.lock().put(record.clone());
         Ok(())
+    }
+
+    async fn update_schedule(
+        &self,
+        secret: &SecretId,
+        change: &ScheduleChange,
+    ) -> Result<Option<ScheduleRecord>> {
+        // One lock for the read and the write: atomic.
+        let mut inner = self.lock();
+        let Some(mut record) = inner.schedules.get(secret).cloned() else {
+            return Ok(None);
+        };
+        change.apply(&mut record);
+        inner.put(record.clone());
+        Ok(Some(record))
     }
 
     async fn schedule(&self, secret: &SecretId) -> Result<Option<ScheduleRecord>> {

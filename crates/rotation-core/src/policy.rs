@@ -1,7 +1,6 @@
 //! Rotation policies, strategies and statuses, validated when built.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +117,6 @@ pub const MAX_RETRIES_LIMIT: u8 = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RotationPolicy {
     name: String,
-    interval: Duration,
     strategy: RotationStrategy,
     require_verification: bool,
     verifiers: Vec<String>,
@@ -128,14 +126,13 @@ pub struct RotationPolicy {
 }
 
 impl RotationPolicy {
-    /// Start a policy named `name` with the defaults: manual only, staged, verification
-    /// required, auto rollback, 3 retries.
+    /// Start a policy named `name` with the defaults: staged, verification required, auto
+    /// rollback, 3 retries. (When it rotates is the secret's [`Timing`](crate::Timing).)
     pub fn builder(name: impl Into<String>) -> RotationPolicyBuilder {
         RotationPolicyBuilder {
             max_retries: 3,
             policy: RotationPolicy {
                 name: name.into(),
-                interval: Duration::ZERO,
                 strategy: RotationStrategy::Staged,
                 require_verification: true,
                 verifiers: Vec::new(),
@@ -149,14 +146,6 @@ impl RotationPolicy {
     /// Policy name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-    /// Time between automatic rotations; zero means manual only.
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-    /// Whether the policy never rotates on a schedule.
-    pub fn is_manual_only(&self) -> bool {
-        self.interval.is_zero()
     }
     /// The strategy.
     pub fn strategy(&self) -> RotationStrategy {
@@ -193,11 +182,6 @@ pub struct RotationPolicyBuilder {
 }
 
 impl RotationPolicyBuilder {
-    /// Time between rotations (zero: manual only).
-    pub fn interval(mut self, interval: Duration) -> Self {
-        self.policy.interval = interval;
-        self
-    }
     /// Strategy.
     pub fn strategy(mut self, strategy: RotationStrategy) -> Self {
         self.policy.strategy = strategy;
@@ -300,7 +284,6 @@ mod tests {
         assert_eq!(p.strategy(), RotationStrategy::Staged);
         assert!(p.auto_rollback());
         assert_eq!(p.max_retries(), 3);
-        assert!(p.is_manual_only());
     }
 
     #[test]

@@ -37,7 +37,9 @@ pub struct RotationResult {
     pub verification_passed: bool,
     /// Whether the previous value was restored (store and target).
     pub rollback_performed: bool,
-    /// Attempts made (1 for a single run; the scheduler's retries add to it).
+    /// Which attempt this was: 1, or for a scheduled retry one more than the scheduled
+    /// failures since the last success (so the attempt that quarantines a secret with
+    /// `max_retries = 3` reports 4).
     pub attempts: u32,
     /// Why the rotation did not succeed (never contains a value).
     pub error: Option<String>,
@@ -47,4 +49,35 @@ pub struct RotationResult {
     pub revoked: bool,
     /// Why revoking the old credential failed (the rotation itself succeeded).
     pub revoke_error: Option<String>,
+}
+
+impl RotationResult {
+    /// A rotation refused before it started (nothing changed), failing with `error`.
+    pub fn refused(
+        rotation_id: RotationId,
+        secret: SecretId,
+        strategy: RotationStrategy,
+        at: DateTime<Utc>,
+        error: crate::Error,
+    ) -> Self {
+        Self {
+            rotation_id,
+            secret,
+            success: false,
+            status: RotationStatus::Failed,
+            strategy,
+            old_version: None,
+            new_version: None,
+            started_at: at,
+            completed_at: at,
+            duration_ms: 0.0,
+            verification_passed: false,
+            rollback_performed: false,
+            attempts: 1,
+            error_kind: Some(error.kind()),
+            error: Some(error.to_string()),
+            revoked: false,
+            revoke_error: None,
+        }
+    }
 }

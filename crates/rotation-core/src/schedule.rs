@@ -1,170 +1,215 @@
-//! In-memory schedules indexed by due time: finding due work is `O(log n + due)`, not a scan.
-
-use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
+//! Persisted schedules and the rules that change them, in one place for every front end:
+//! [`ScheduleRecord`] (what a state store keeps per secret) and [`ScheduleChange`] (what an
+//! operator or a finished rotation does to it). A [`StateStore`](crate::StateStore) applies a
+//! change atomically ([`StateStore::update_schedule`](crate::StateStore::update_schedule)), so
+//! a `pause` racing a finishing rotation is never lost.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::policy::RotationStatus;
 use crate::secret::SecretId;
 
-/// When a secret rotates next and what happened last.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Schedule {
+/// A persisted schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
     /// The secret.
     pub secret: SecretId,
     /// Policy name.
     pub policy: String,
-    /// Interval; zero means manual only (never due).
-    pub interval: Duration,
-    /// Next due time (`None` for manual-only or disabled schedules).
+    /// Fingerprint of the schedule specification; reconciliation recomputes `next_rotation`
+    /// when it changes.
+    pub spec: String,
+    /// `schedule disable` sets false: never rotated automatically.
+    pub enabled: bool,
+    /// `schedule pause` sets true: skipped until resumed.
+    pub paused: bool,
+    /// Set after `max_retries` consecutive failures; cleared by `resume` or a manual success.
+    pub quarantined: bool,
+    /// Next automatic attempt (`None`: manual only).
     pub next_rotation: Option<DateTime<Utc>>,
-    /// Last rotation attempt.
+    /// Last attempt.
     pub last_rotation: Option<DateTime<Utc>>,
+    /// Last attempt's status.
+    pub last_status: Option<RotationStatus>,
+    /// Last successful rotation.
+    pub last_success: Option<DateTime<Utc>>,
     /// Successful rotations.
     pub rotation_count: u64,
-    /// Whether the schedule is active.
-    pub enabled: bool,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
 }
 
-/// Schedules keyed by secret, with a due-time index.
-#[derive(Debug, Default)]
-pub struct Scheduler {
-    entries: HashMap<SecretId, Schedule>,
-    due_index: BTreeSet<(DateTime<Utc>, SecretId)>,
-}
-
-fn add(now: DateTime<Utc>, interval: Duration) -> Result<DateTime<Utc>> {
-    chrono::Duration::from_std(interval)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .ok_or_else(|| Error::config("interval", "is too large"))
-}
-
-impl Scheduler {
-    /// Empty.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn unindex(&mut self, id: &SecretId) {
-        if let Some(next) = self.entries.get(id).and_then(|s| s.next_rotation) {
-            self.due_index.remove(&(next, id.clone()));
-        }
-    }
-
-    fn index(&mut self, id: &SecretId) {
-        if let Some(s) = self.entries.get(id)
-            && let (true, Some(next)) = (s.enabled, s.next_rotation)
-        {
-            self.due_index.insert((next, id.clone()));
-        }
-    }
-
-    /// Add or replace the schedule of `secret`: first due `interval` after `now`.
-    pub fn schedule(
-        &mut self,
+impl ScheduleRecord {
+    /// A fresh schedule.
+    pub fn new(
         secret: SecretId,
         policy: &str,
-        interval: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Schedule> {
-        self.unindex(&secret);
-        let next_rotation = if interval.is_zero() {
-            None
-        } else {
-            Some(add(now, interval)?)
-        };
-        let schedule = Schedule {
-            secret: secret.clone(),
+        spec: &str,
+        next_rotation: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            secret,
             policy: policy.to_owned(),
-            interval,
+            spec: spec.to_owned(),
+            enabled: true,
+            paused: false,
+            quarantined: false,
             next_rotation,
             last_rotation: None,
+            last_status: None,
+            last_success: None,
             rotation_count: 0,
-            enabled: true,
-        };
-        self.entries.insert(secret.clone(), schedule.clone());
-        self.index(&secret);
-        Ok(schedule)
-    }
-
-    /// Remove a schedule; returns whether it existed.
-    pub fn unschedule(&mut self, secret: &SecretId) -> bool {
-        self.unindex(secret);
-        self.entries.remove(secret).is_some()
-    }
-
-    /// One schedule.
-    pub fn get(&self, secret: &SecretId) -> Option<&Schedule> {
-        self.entries.get(secret)
-    }
-
-    /// All schedules, ordered by secret id.
-    pub fn list(&self) -> Vec<Schedule> {
-        let mut all: Vec<Schedule> = self.entries.values().cloned().collect();
-        all.sort_by(|a, b| a.secret.cmp(&b.secret));
-        all
-    }
-
-    /// Enable or disable a schedule.
-    pub fn set_enabled(&mut self, secret: &SecretId, enabled: bool) -> Result<()> {
-        self.unindex(secret);
-        let s = self
-            .entries
-            .get_mut(secret)
-            .ok_or_else(|| Error::not_found(format!("no schedule for secret {secret}")))?;
-        s.enabled = enabled;
-        self.index(secret);
-        Ok(())
-    }
-
-    /// Secrets due at `now`, earliest first.
-    pub fn due(&self, now: DateTime<Utc>) -> Vec<SecretId> {
-        self.due_index
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .map(|(_, id)| id.clone())
-            .collect()
-    }
-
-    /// The earliest due time, if any (what a scheduler loop sleeps until).
-    pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.due_index.first().map(|(t, _)| *t)
-    }
-
-    /// Record a finished attempt and move the schedule one interval past `now`.
-    pub fn record_run(
-        &mut self,
-        secret: &SecretId,
-        success: bool,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.unindex(secret);
-        if let Some(s) = self.entries.get_mut(secret) {
-            s.last_rotation = Some(now);
-            if success {
-                s.rotation_count += 1;
-            }
-            s.next_rotation = if s.interval.is_zero() {
-                None
-            } else {
-                Some(add(now, s.interval)?)
-            };
+            consecutive_failures: 0,
         }
-        self.index(secret);
-        Ok(())
     }
 
-    /// `(enabled automatic schedules, all schedules)`.
-    pub fn counts(&self) -> (u64, u64) {
-        let active = self
-            .entries
-            .values()
-            .filter(|s| s.enabled && !s.interval.is_zero())
-            .count();
-        (active as u64, self.entries.len() as u64)
+    /// Record a finished attempt.
+    ///
+    /// Success (scheduled or manual) clears failures and quarantine and moves the schedule to
+    /// `next_after_success`. A failed scheduled attempt counts towards quarantine: after
+    /// `max_retries` retries have failed too, the schedule is quarantined; otherwise it is retried
+    /// at `retry_at`. A failed manual attempt is only noted. `enabled` and `paused` are never
+    /// touched: an operator's pause racing a finishing rotation survives it.
+    pub fn record_result(&mut self, o: &AttemptOutcome) {
+        self.last_rotation = Some(o.at);
+        self.last_status = Some(o.status);
+        if o.status == RotationStatus::Success {
+            self.rotation_count += 1;
+            self.consecutive_failures = 0;
+            self.quarantined = false;
+            self.last_success = Some(o.at);
+            self.next_rotation = o.next_after_success;
+        } else if o.scheduled {
+            self.consecutive_failures += 1;
+            if self.consecutive_failures > u32::from(o.max_retries) {
+                self.quarantined = true;
+            } else {
+                self.next_rotation = Some(o.retry_at);
+            }
+        }
+    }
+
+    /// One word for people: `disabled`, `quarantined`, `paused`, `manual` or `active`.
+    pub fn state_word(&self) -> &'static str {
+        if !self.enabled {
+            "disabled"
+        } else if self.quarantined {
+            "quarantined"
+        } else if self.paused {
+            "paused"
+        } else if self.next_rotation.is_none() {
+            "manual"
+        } else {
+            "active"
+        }
+    }
+
+    /// Whether it rotates on its own: enabled, not paused, not quarantined, with a next time
+    /// (what `stats` counts as an active schedule).
+    pub fn is_active(&self) -> bool {
+        self.enabled && !self.paused && !self.quarantined && self.next_rotation.is_some()
+    }
+
+    /// Whether the scheduler may start it at `now`.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.enabled
+            && !self.paused
+            && !self.quarantined
+            && self.next_rotation.is_some_and(|t| t <= now)
+    }
+}
+
+
+/// How one attempt ended, as the schedule records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// Its status.
+    pub status: RotationStatus,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// Whether the scheduler started it (only scheduled failures count towards quarantine).
+    pub scheduled: bool,
+    /// The policy's retries before quarantine.
+    pub max_retries: u8,
+    /// The next regular time, after a success.
+    pub next_after_success: Option<DateTime<Utc>>,
+    /// The retry time (with backoff), after a scheduled failure.
+    pub retry_at: DateTime<Utc>,
+}
+
+/// One change to a persisted schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleChange {
+    /// Rotate on schedule again (`schedule enable`).
+    Enable,
+    /// Never rotate on schedule (`schedule disable`).
+    Disable,
+    /// Skip scheduled rotations until resumed (`schedule pause`).
+    Pause,
+    /// End a pause and a quarantine; failures count from zero again (`schedule resume`).
+    Resume,
+    /// The config's timing changed: new policy and fingerprint, next time recomputed.
+    Respec {
+        /// Policy name.
+        policy: String,
+        /// Fingerprint of the timing.
+        spec: String,
+        /// The recomputed next time.
+        next_rotation: Option<DateTime<Utc>>,
+    },
+    /// A rotation of the secret finished.
+    Finished(AttemptOutcome),
+}
+
+impl ScheduleChange {
+    /// The operator change named `word` (`enable`, `disable`, `pause`, `resume`).
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "enable" => Self::Enable,
+            "disable" => Self::Disable,
+            "pause" => Self::Pause,
+            "resume" => Self::Resume,
+            _ => return None,
+        })
+    }
+
+    /// Its name (the operator word, `respec` or `finished`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Enable => "enable",
+            Self::Disable => "disable",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Respec { .. } => "respec",
+            Self::Finished(_) => "finished",
+        }
+    }
+
+    /// Apply the rule to `record`. Each change writes only the fields it owns, so changes
+    /// commute where they should (a pause and a finished rotation, in either order, leave the
+    /// schedule paused with the rotation counted).
+    pub fn apply(&self, record: &mut ScheduleRecord) {
+        match self {
+            Self::Enable => record.enabled = true,
+            Self::Disable => record.enabled = false,
+            Self::Pause => record.paused = true,
+            Self::Resume => {
+                record.paused = false;
+                record.quarantined = false;
+                record.consecutive_failures = 0;
+            }
+            Self::Respec {
+                policy,
+                spec,
+                next_rotation,
+            } => {
+                record.policy.clone_from(policy);
+                record.spec.clone_from(spec);
+                record.next_rotation = *next_rotation;
+            }
+            Self::Finished(outcome) => record.record_result(outcome),
+        }
     }
 }
 
@@ -172,23 +217,71 @@ impl Scheduler {
 mod tests {
     use super::*;
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    #[test]
+    fn retries_then_quarantine_and_manual_success_clears_it() {
+        let now = Utc::now();
+        let mut s = ScheduleRecord::new("s".into(), "p", "every 1d", Some(now));
+        let retry = now + chrono::Duration::minutes(1);
+        let outcome = |status, scheduled, next_after_success| AttemptOutcome {
+            status,
+            at: now,
+            scheduled,
+            max_retries: 2,
+            next_after_success,
+            retry_at: retry,
+        };
+        for attempt in 1..=3 {
+            s.record_result(&outcome(RotationStatus::RolledBack, true, None));
+            assert_eq!(s.consecutive_failures, attempt);
+            assert_eq!(
+                s.quarantined,
+                attempt == 3,
+                "quarantined after max_retries retries failed"
+            );
+        }
+        assert!(!s.is_due(retry), "quarantined schedules are never due");
+        s.record_result(&outcome(RotationStatus::Failed, false, None));
+        assert!(s.quarantined, "a failed manual rotation changes nothing");
+        let next = now + chrono::Duration::days(1);
+        s.record_result(&outcome(RotationStatus::Success, false, Some(next)));
+        assert!(!s.quarantined && s.consecutive_failures == 0 && s.next_rotation == Some(next));
+        assert_eq!(s.rotation_count, 1);
+    }
 
     #[test]
-    fn due_disabled_and_manual() {
+    fn changes_follow_the_operator_rules() {
         let now = Utc::now();
-        let mut s = Scheduler::new();
-        s.schedule("a".into(), "p", DAY, now).unwrap();
-        s.schedule("b".into(), "p", Duration::ZERO, now).unwrap();
-        s.schedule("c".into(), "p", DAY, now).unwrap();
-        assert!(s.due(now).is_empty());
-        let later = now + chrono::Duration::days(2);
-        assert_eq!(s.due(later), vec![SecretId::from("a"), SecretId::from("c")]);
-        s.set_enabled(&"c".into(), false).unwrap();
-        assert_eq!(s.due(later), vec![SecretId::from("a")]);
-        s.record_run(&"a".into(), true, later).unwrap();
-        assert!(s.due(later).is_empty());
-        assert_eq!(s.get(&"a".into()).unwrap().rotation_count, 1);
-        assert_eq!(s.counts(), (1, 3));
+        let mut s = ScheduleRecord::new("s".into(), "p", "every 1d", Some(now));
+        ScheduleChange::Pause.apply(&mut s);
+        assert!(s.paused && !s.is_due(now) && s.state_word() == "paused");
+        s.quarantined = true;
+        s.consecutive_failures = 4;
+        ScheduleChange::Resume.apply(&mut s);
+        assert!(!s.paused && !s.quarantined && s.consecutive_failures == 0 && s.is_due(now));
+        ScheduleChange::Disable.apply(&mut s);
+        assert!(!s.is_active() && s.state_word() == "disabled");
+        ScheduleChange::Enable.apply(&mut s);
+        assert!(s.is_active());
+        for word in ["enable", "disable", "pause", "resume"] {
+            assert_eq!(ScheduleChange::parse(word).unwrap().as_str(), word);
+        }
+        assert!(ScheduleChange::parse("finish").is_none());
+    }
+
+    #[test]
+    fn a_finished_rotation_keeps_a_pause() {
+        let now = Utc::now();
+        let mut s = ScheduleRecord::new("s".into(), "p", "every 1d", Some(now));
+        ScheduleChange::Pause.apply(&mut s);
+        ScheduleChange::Finished(AttemptOutcome {
+            status: RotationStatus::Success,
+            at: now,
+            scheduled: true,
+            max_retries: 3,
+            next_after_success: Some(now),
+            retry_at: now,
+        })
+        .apply(&mut s);
+        assert!(s.paused && s.rotation_count == 1);
     }
 }

@@ -15,6 +15,8 @@ use crate::error::Result;
 use crate::journal::Journal;
 use crate::machine::RotationState;
 use crate::policy::RotationStatus;
+use crate::schedule::ScheduleChange;
+pub use crate::schedule::ScheduleRecord;
 use crate::secret::{RotationId, SecretId};
 
 /// Exclusive right to rotate one secret until `expires_at`.
@@ -28,145 +30,6 @@ pub struct Lease {
     pub token: u64,
     /// When it lapses unless renewed.
     pub expires_at: DateTime<Utc>,
-}
-
-/// A persisted schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduleRecord {
-    /// The secret.
-    pub secret: SecretId,
-    /// Policy name.
-    pub policy: String,
-    /// Fingerprint of the schedule specification; reconciliation recomputes `next_rotation`
-    /// when it changes.
-    pub spec: String,
-    /// `schedule disable` sets false: never rotated automatically.
-    pub enabled: bool,
-    /// `schedule pause` sets true: skipped until resumed.
-    pub paused: bool,
-    /// Set after `max_retries` consecutive failures; cleared by `resume` or a manual success.
-    pub quarantined: bool,
-    /// Next automatic attempt (`None`: manual only).
-    pub next_rotation: Option<DateTime<Utc>>,
-    /// Last attempt.
-    pub last_rotation: Option<DateTime<Utc>>,
-    /// Last attempt's status.
-    pub last_status: Option<RotationStatus>,
-    /// Last successful rotation.
-    pub last_success: Option<DateTime<Utc>>,
-    /// Successful rotations.
-    pub rotation_count: u64,
-    /// Failures since the last success.
-    pub consecutive_failures: u32,
-}
-
-impl ScheduleRecord {
-    /// A fresh schedule.
-    pub fn new(
-        secret: SecretId,
-        policy: &str,
-        spec: &str,
-        next_rotation: Option<DateTime<Utc>>,
-    ) -> Self {
-        Self {
-            secret,
-            policy: policy.to_owned(),
-            spec: spec.to_owned(),
-            enabled: true,
-            paused: false,
-            quarantined: false,
-            next_rotation,
-            last_rotation: None,
-            last_status: None,
-            last_success: None,
-            rotation_count: 0,
-            consecutive_failures: 0,
-        }
-    }
-
-    /// Record a finished attempt.
-    ///
-    /// Success (scheduled or manual) clears failures and quarantine and moves the schedule to
-    /// `next_after_success`. A failed scheduled attempt counts towards quarantine: after
-    /// `max_retries` retries have failed too, the schedule is quarantined; otherwise it is retried
-    /// at `retry_at`. A failed manual attempt is only noted.
-    pub fn record_result(
-        &mut self,
-        status: RotationStatus,
-        now: DateTime<Utc>,
-        scheduled: bool,
-        max_retries: u8,
-        next_after_success: Option<DateTime<Utc>>,
-        retry_at: DateTime<Utc>,
-    ) {
-        self.last_rotation = Some(now);
-        self.last_status = Some(status);
-        if status == RotationStatus::Success {
-            self.rotation_count += 1;
-            self.consecutive_failures = 0;
-            self.quarantined = false;
-            self.last_success = Some(now);
-            self.next_rotation = next_after_success;
-        } else if scheduled {
-            self.consecutive_failures += 1;
-            if self.consecutive_failures > u32::from(max_retries) {
-                self.quarantined = true;
-            } else {
-                self.next_rotation = Some(retry_at);
-            }
-        }
-    }
-
-    /// One word for people: `disabled`, `quarantined`, `paused`, `manual` or `active`.
-    pub fn state_word(&self) -> &'static str {
-        if !self.enabled {
-            "disabled"
-        } else if self.quarantined {
-            "quarantined"
-        } else if self.paused {
-            "paused"
-        } else if self.next_rotation.is_none() {
-            "manual"
-        } else {
-            "active"
-        }
-    }
-
-    /// Whether the scheduler may start it at `now`.
-    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
-        self.enabled
-            && !self.paused
-            && !self.quarantined
-            && self.next_rotation.is_some_and(|t| t <= now)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_then_quarantine_and_manual_success_clears_it() {
-        let now = Utc::now();
-        let mut s = ScheduleRecord::new("s".into(), "p", "every 1d", Some(now));
-        let retry = now + chrono::Duration::minutes(1);
-        for attempt in 1..=3 {
-            s.record_result(RotationStatus::RolledBack, now, true, 2, None, retry);
-            assert_eq!(s.consecutive_failures, attempt);
-            assert_eq!(
-                s.quarantined,
-                attempt == 3,
-                "quarantined after max_retries retries failed"
-            );
-        }
-        assert!(!s.is_due(retry), "quarantined schedules are never due");
-        s.record_result(RotationStatus::Failed, now, false, 2, None, retry);
-        assert!(s.quarantined, "a failed manual rotation changes nothing");
-        let next = now + chrono::Duration::days(1);
-        s.record_result(RotationStatus::Success, now, false, 2, Some(next), retry);
-        assert!(!s.quarantined && s.consecutive_failures == 0 && s.next_rotation == Some(next));
-        assert_eq!(s.rotation_count, 1);
-    }
 }
 
 /// Persisted counters (the seed's statistics keys are derived from them).
@@ -206,7 +69,11 @@ impl StoredCounts {
 ///   secret. `renew_lease` extends a lease only if `token` still holds it, else `Conflict`.
 ///   `release_lease` removes it only if `token` still holds it (idempotent otherwise). All three
 ///   are atomic across processes sharing the store.
-/// - **Schedules**: `put_schedule` upserts by secret; `due_schedules` returns schedules that are
+/// - **Schedules**: `put_schedule` upserts by secret (reconciliation's inserts; never used to
+///   change one field). `update_schedule` applies one [`ScheduleChange`] atomically: no other
+///   write to the same schedule, from this or another process, may land between its read and
+///   its write (a transaction, a row lock or a compare-and-swap loop), so a `pause` racing a
+///   finishing rotation is never lost. `due_schedules` returns schedules that are
 ///   enabled, not paused, not quarantined and with `next_rotation <= now`, earliest first, at most
 ///   `limit`, using an index (it must not scan every schedule).
 /// - **Counts**: `add_outcome` adds one finished rotation; `reset_counts` zeroes them.
@@ -241,6 +108,8 @@ pub trait StateStore: Journal {
     async fn release_lease(&self, lease: &Lease) -> Result<()>;
     /// The current lease of `secret`, expired or not.
     async fn lease(&self, secret: &SecretId) -> Result<Option<Lease>>;
+    /// Every lease unexpired at `now` (rotations running in any process).
+    async fn live_leases(&self, now: DateTime<Utc>) -> Result<Vec<Lease>>;
 
     /// Insert or replace a schedule.
     async fn put_schedule(&self, record: &ScheduleRecord) -> Result<()>;
@@ -250,6 +119,13 @@ pub trait StateStore: Journal {
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>>;
     /// Schedules due at `now`, earliest first.
     async fn due_schedules(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ScheduleRecord>>;
+    /// Apply `change` to the schedule of `secret` atomically; the record after it (`None`: no
+    /// schedule, nothing changed).
+    async fn update_schedule(
+        &self,
+        secret: &SecretId,
+        change: &ScheduleChange,
+    ) -> Result<Option<ScheduleRecord>>;
     /// Remove a schedule; whether it existed.
     async fn delete_schedule(&self, secret: &SecretId) -> Result<bool>;
 

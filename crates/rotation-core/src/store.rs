@@ -48,8 +48,6 @@ pub struct VersionInfo {
 /// What a store can do; the conformance suite and the engine consult it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
-    /// Pending values can be staged invisibly to readers.
-    pub staging: bool,
     /// Values may be arbitrary bytes (otherwise UTF-8 only).
     pub binary: bool,
     /// Largest value in bytes the store accepts.

@@ -195,7 +195,6 @@ impl SecretStore for FileStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            staging: true,
             binary: true,
             max_value_bytes: MAX_VALUE_BYTES,
             json_objects: false,

@@ -131,3 +131,34 @@ pub(crate) fn release(conn: &mut Connection, lease: &Lease) -> DbResult<()> {
 pub(crate) fn get(conn: &mut Connection, secret: &SecretId) -> DbResult<Option<Lease>> {
     current(conn, secret)
 }
+
+/// Every lease unexpired at `now`, by secret.
+pub(crate) fn live(conn: &mut Connection, now: DateTime<Utc>) -> DbResult<Vec<Lease>> {
+    let (ms, ns) = split(now);
+    let mut stmt = conn.prepare_cached(
+        "SELECT secret, holder, token, expires_at, expires_at_ns FROM leases
+        WHERE expires_at > ?1 OR (expires_at = ?1 AND expires_at_ns > ?2) ORDER BY secret",
+    )?;
+    let rows = stmt
+        .query_map(params![ms, ns], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(secret, holder, token, ms, ns)| {
+            let what = format!("lease of {secret}");
+            Ok(Lease {
+                token: from_int(token, &what)?,
+                expires_at: join(ms, ns, &what)?,
+                secret: SecretId::new(secret),
+                holder,
+            })
+        })
+        .collect()
+}

@@ -7,7 +7,7 @@
 //! grows with the number of due schedules, not with the number of schedules.
 
 use chrono::{DateTime, Utc};
-use rotation_core::{ScheduleRecord, SecretId};
+use rotation_core::{ScheduleChange, ScheduleRecord, SecretId};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::codec::{from_int, join_opt, parse_status, split, split_opt, to_int};
@@ -149,6 +149,32 @@ pub(crate) fn put_many(conn: &mut Connection, records: &[ScheduleRecord]) -> DbR
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Apply `change` to the schedule of `secret` in one `BEGIN IMMEDIATE` transaction: the read
+/// and the write hold SQLite's write lock together, so no other writer (in any process) lands
+/// between them.
+pub(crate) fn update(
+    conn: &mut Connection,
+    secret: &SecretId,
+    change: &ScheduleChange,
+) -> DbResult<Option<ScheduleRecord>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let raw = tx
+        .prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM schedules WHERE secret = ?1"
+        ))?
+        .query_row([secret.as_str()], Raw::read)
+        .optional()?;
+    let Some(mut record) = raw.map(Raw::decode).transpose()? else {
+        return Ok(None);
+    };
+    change.apply(&mut record);
+    bind(&mut tx.prepare_cached(UPSERT)?, &record)?;
+    tx.commit()?;
+    Ok(Some(record))
 }
 
 /// One schedule.

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rotation_core::machine::RotationState;
 use rotation_core::{
-    Journal, Lease, Result, RotationId, RotationStatus, ScheduleRecord, SecretId, StateStore,
-    StoredCounts,
+    Journal, Lease, Result, RotationId, RotationStatus, ScheduleChange, ScheduleRecord, SecretId,
+    StateStore, StoredCounts,
 };
 
 use crate::store::SqliteStateStore;
@@ -74,6 +74,23 @@ impl StateStore for SqliteStateStore {
         let secret = secret.clone();
         self.read("read lease", move |c| leases::get(c, &secret))
             .await
+    }
+
+    async fn live_leases(&self, now: DateTime<Utc>) -> Result<Vec<Lease>> {
+        self.read("list live leases", move |c| leases::live(c, now))
+            .await
+    }
+
+    async fn update_schedule(
+        &self,
+        secret: &SecretId,
+        change: &ScheduleChange,
+    ) -> Result<Option<ScheduleRecord>> {
+        let (secret, change) = (secret.clone(), change.clone());
+        self.run("update schedule", move |c| {
+            schedules::update(c, &secret, &change)
+        })
+        .await
     }
 
     async fn put_schedule(&self, record: &ScheduleRecord) -> Result<()> {

@@ -375,7 +375,6 @@ impl SecretStore for VaultStore {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            staging: true,
             binary: false,
             max_value_bytes: self.max_value_bytes,
             json_objects: true,

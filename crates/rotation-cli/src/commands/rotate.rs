@@ -300,9 +300,8 @@ async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
         check: "store",
         ok: true,
         detail: format!(
-            "{} store opened (staging: {}, max value {} bytes)",
+            "{} store opened (max value {} bytes)",
             bindings.store.kind(),
-            caps.staging,
             caps.max_value_bytes
         ),
     });

@@ -7,7 +7,12 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::*;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::secret::SecretId;
 use crate::state::{Lease, StateStore};
 
 /// A held lease with its renewal task.
@@ -110,4 +115,8 @@ impl Drop for LeaseKeeper {
     fn drop(&mut self) {
         self.renewal.abort();
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -2,7 +2,15 @@
 //! Both hold the secret's lease like a rotation (a rollback racing a rotation is refused), and
 //! both are audited; the rollback is journaled too, so a crash in it is finished by recovery.
 
-use super::*;
+use super::lease::LeaseKeeper;
+use super::{AuditAs, Driven, Engine, RollbackOutcome, SecretBinding, Values};
+use crate::audit::{AuditAction, AuditEvent};
+use crate::error::{Error, ErrorKind, Result};
+use crate::field;
+use crate::machine::RotationState;
+use crate::policy::RotationStatus;
+use crate::secret::{RotationId, VersionId};
+use crate::verify::VerifyContext;
 
 impl Engine {
     /// Take the secret's lease for an operator action; a held lease refuses the action.
@@ -36,7 +44,7 @@ impl Engine {
     /// is durable.
     pub async fn rollback(&self, binding: &SecretBinding) -> Result<RollbackOutcome> {
         let _guard = self
-            .claim(&binding.id)
+            .claim_any(&binding.id)
             .ok_or_else(|| Error::new(ErrorKind::InProgress, "rotation already in progress"))?;
         let lease = self.lease_for(binding, "roll back").await?;
         let outcome = match &lease {

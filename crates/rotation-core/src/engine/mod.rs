@@ -1,29 +1,27 @@
 //! The async driver of the state machine: performs each step against the store, target and
 //! verifiers, journals intents, audits attempts and counts statistics.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
-use crate::field;
 use crate::generator::SecretGenerator;
 use crate::journal::{Journal, NoJournal};
 use crate::machine::{Outcome, Plan, RotationKind, RotationState, Step, advance};
 use crate::policy::{RotationPolicy, RotationStatus, RotationStrategy};
 use crate::result::RotationResult;
-use crate::schedule::{Schedule, Scheduler};
+use crate::schedule::{AttemptOutcome, ScheduleChange};
 use crate::secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
 use crate::state::StateStore;
 use crate::stats::{Statistics, StatsCounter};
 use crate::store::SecretStore;
-use crate::timing::Timing;
-use crate::verify::{Target, Verifier, VerifyContext};
+use crate::verify::{Target, Verifier};
 
+use claims::Claims;
+pub use claims::Claim;
 use lease::LeaseKeeper;
 pub use recover::{RecoveryAction, RecoveryReport};
 
@@ -49,7 +47,7 @@ pub struct SecretBinding {
     /// Whether a missing secret may be created.
     pub create_if_missing: bool,
     /// When it rotates (recovery moves the persisted schedule with it; `None`: not scheduled).
-    pub timing: Option<Arc<Timing>>,
+    pub timing: Option<Arc<crate::timing::Timing>>,
 }
 
 /// Options of one rotation.
@@ -59,11 +57,8 @@ pub struct RotateRequest {
     pub value: Option<SecretValue>,
     /// Override the policy's strategy (emergency rotations use immediate).
     pub strategy: Option<RotationStrategy>,
-    /// The secret's timing: with a state store, the persisted schedule is moved after the
-    /// rotation (a manual success also clears quarantine).
-    pub timing: Option<Arc<Timing>>,
-    /// Use this rotation id instead of a new one (a server answers with it before the rotation
-    /// ends). Must be fresh: it is the idempotency key of every step.
+    /// Use this rotation id instead of a new one ([`Engine::rotate`] only; a claim carries its
+    /// own). Must be fresh: it is the idempotency key of every step.
     pub rotation_id: Option<RotationId>,
     /// Revoke the old credential at the target once the new one is current and verified (a
     /// journaled step: a crash after the rotation still ends with the revocation done).
@@ -112,9 +107,8 @@ struct Inner {
     holder: String,
     lease_ttl: Duration,
     clock: Arc<dyn Clock>,
-    in_progress: Mutex<HashSet<SecretId>>,
+    claims: Arc<Claims>,
     stats: StatsCounter,
-    scheduler: Mutex<Scheduler>,
     step_attempts: u32,
     retry_base: Duration,
 }
@@ -208,26 +202,11 @@ impl EngineBuilder {
                 holder: self.holder,
                 lease_ttl: self.lease_ttl,
                 clock: self.clock,
-                in_progress: Mutex::default(),
+                claims: Arc::default(),
                 stats: StatsCounter::default(),
-                scheduler: Mutex::default(),
                 step_attempts: self.step_attempts,
                 retry_base: self.retry_base,
             }),
-        }
-    }
-}
-
-/// Removes the secret from the in-progress set when the rotation ends, however it ends.
-struct InProgressGuard<'a> {
-    set: &'a Mutex<HashSet<SecretId>>,
-    id: SecretId,
-}
-
-impl Drop for InProgressGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut set) = self.set.lock() {
-            set.remove(&self.id);
         }
     }
 }
@@ -259,10 +238,6 @@ fn default_holder() -> String {
     format!("{host}:{}:{nonce:08x}", std::process::id())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Engine {
     /// Start building an engine.
     pub fn builder() -> EngineBuilder {
@@ -286,19 +261,96 @@ impl Engine {
         .await
     }
 
-    /// Mark `id` as rotating in this process; `None` if it already is.
-    fn claim(&self, id: &SecretId) -> Option<InProgressGuard<'_>> {
-        let inserted = lock(&self.inner.in_progress).insert(id.clone());
-        inserted.then(|| InProgressGuard {
-            set: &self.inner.in_progress,
-            id: id.clone(),
-        })
+    /// Claim `secret` in this process for a rotation with id `rotation_id` (fresh: it keys
+    /// every step); `Err` carries the id of the rotation that holds it. The claim is released
+    /// when it is dropped; pass it to [`Engine::rotate_claimed`] or [`Engine::rotate_if_due`].
+    pub fn claim(
+        &self,
+        secret: &SecretId,
+        rotation_id: RotationId,
+    ) -> std::result::Result<Claim, RotationId> {
+        self.inner.claims.claim(secret, rotation_id)
+    }
+
+    /// The state store, if the engine has one.
+    pub fn state_store(&self) -> Option<&Arc<dyn StateStore>> {
+        self.inner.state.as_ref()
+    }
+
+    /// The audit sink.
+    pub fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.inner.audit
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// A claim for recovery or a manual operation; `None` if the secret is busy here.
+    fn claim_any(&self, secret: &SecretId) -> Option<Claim> {
+        self.claim(secret, RotationId::generate()).ok()
+    }
+
+    /// The rotation claimed (running or waiting) for `secret` in this process.
+    pub fn running(&self, secret: &SecretId) -> Option<RotationId> {
+        self.inner.claims.running(secret)
+    }
+
+    /// The secret of a claimed rotation, if `rotation_id` is running or waiting here.
+    pub fn running_secret(&self, rotation_id: &RotationId) -> Option<SecretId> {
+        self.inner.claims.secret_of(rotation_id)
+    }
+
+    /// How many secrets are claimed in this process.
+    pub fn running_count(&self) -> usize {
+        self.inner.claims.count()
+    }
+
+    /// Wait until no rotation is claimed in this process, at most `within`; whether it got
+    /// there (a rotation cut off later is finished or rolled back by recovery).
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.inner.claims.drain(within).await
     }
 
     /// Rotate one secret. Never panics on a failure and never returns `success` unless the new
-    /// value is current and verified (or verification was explicitly not required).
+    /// value is current and verified (or verification was explicitly not required). A secret
+    /// busy in this process is refused with [`ErrorKind::InProgress`].
     pub async fn rotate(&self, binding: &SecretBinding, request: RotateRequest) -> RotationResult {
-        match self.run_rotation(binding, request, false).await {
+        let rotation_id = request
+            .rotation_id
+            .clone()
+            .unwrap_or_else(RotationId::generate);
+        match self.claim(&binding.id, rotation_id.clone()) {
+            Ok(claim) => self.rotate_claimed(claim, binding, request).await,
+            Err(running) => {
+                let strategy = request.strategy.unwrap_or(binding.policy.strategy());
+                let now = self.inner.clock.now();
+                let result = RotationResult::refused(
+                    rotation_id,
+                    binding.id.clone(),
+                    strategy,
+                    now,
+                    Error::new(
+                        ErrorKind::InProgress,
+                        format!("rotation already in progress (rotation {running})"),
+                    ),
+                );
+                self.audit_result(binding, &result, AuditAction::Rejected)
+                    .await;
+                result
+            }
+        }
+    }
+
+    /// Rotate a secret claimed with [`Engine::claim`], with the claim's rotation id.
+    pub async fn rotate_claimed(
+        &self,
+        claim: Claim,
+        binding: &SecretBinding,
+        request: RotateRequest,
+    ) -> RotationResult {
+        match self.run_rotation(claim, binding, request, false).await {
             Some(result) => result,
             None => unreachable!("only scheduled runs are skipped"),
         }
@@ -309,30 +361,27 @@ impl Engine {
     /// move the schedule (retry with backoff, or quarantine). `None`: not due, or busy elsewhere.
     pub async fn rotate_if_due(
         &self,
+        claim: Claim,
         binding: &SecretBinding,
-        timing: Arc<Timing>,
     ) -> Option<RotationResult> {
-        let request = RotateRequest {
-            timing: Some(timing),
-            ..Default::default()
-        };
-        self.run_rotation(binding, request, true).await
+        self.run_rotation(claim, binding, RotateRequest::default(), true)
+            .await
     }
 
     async fn run_rotation(
         &self,
+        claim: Claim,
         binding: &SecretBinding,
         request: RotateRequest,
         scheduled: bool,
     ) -> Option<RotationResult> {
         let started_at = self.inner.clock.now();
         let start = Instant::now();
-        let rotation_id = request
-            .rotation_id
-            .clone()
-            .unwrap_or_else(RotationId::generate);
+        let rotation_id = claim.rotation_id().clone();
         let strategy = request.strategy.unwrap_or(binding.policy.strategy());
-        let request_timing = request.timing.clone();
+        // Which attempt this is in the schedule's current run of failures (1 unless scheduled
+        // retries came before); set once the schedule was read under the lease.
+        let mut attempts = 1;
         let reject = |kind: ErrorKind, message: String| RotationResult {
             rotation_id: rotation_id.clone(),
             secret: binding.id.clone(),
@@ -353,15 +402,13 @@ impl Engine {
             revoke_error: None,
         };
 
-        let Some(guard) = self.claim(&binding.id) else {
-            if scheduled {
-                return None;
-            }
-            let result = reject(ErrorKind::InProgress, "rotation already in progress".into());
-            self.audit_result(binding, &result, AuditAction::Rejected)
-                .await;
-            return Some(result);
-        };
+        if claim.secret() != &binding.id {
+            return Some(reject(
+                ErrorKind::Internal,
+                format!("the claim is for {}, not {}", claim.secret(), binding.id),
+            ));
+        }
+        let guard = claim;
 
         if let Err(err) = self.preflight(binding, strategy, request.value.as_ref()) {
             let result = reject(err.kind(), err.to_string());
@@ -424,11 +471,16 @@ impl Engine {
             return Some(result);
         }
 
-        if scheduled && !self.still_due(&binding.id).await {
-            if let Some(lease) = lease {
-                lease.release().await;
+        if scheduled {
+            match self.due_attempt(&binding.id).await {
+                Some(attempt) => attempts = attempt,
+                None => {
+                    if let Some(lease) = lease {
+                        lease.release().await;
+                    }
+                    return None;
+                }
             }
-            return None;
         }
 
         let plan = Plan {
@@ -468,11 +520,9 @@ impl Engine {
             if let Err(err) = self.inner.journal.record(&state).await {
                 tracing::warn!(secret = %binding.id, error = %err, "journal: could not close a rotation that never started; recovery closes it");
             }
-            if let Some(timing) = &request_timing
-                && scheduled
-            {
+            if scheduled {
                 // A scheduled attempt that could not start still counts as failed.
-                self.move_schedule(binding, timing, RotationStatus::Failed, true)
+                self.move_schedule(binding, RotationStatus::Failed, true, attempts)
                     .await;
             }
             if let Some(lease) = lease {
@@ -518,9 +568,8 @@ impl Engine {
         self.count(status).await;
         // Move the schedule while the lease is still held: a second scheduler that takes the
         // lease next must already see the secret as not due.
-        if let Some(timing) = &request_timing {
-            self.move_schedule(binding, timing, status, scheduled).await;
-        }
+        self.move_schedule(binding, status, scheduled, attempts)
+            .await;
         let mut result = RotationResult {
             rotation_id,
             secret: binding.id.clone(),
@@ -534,7 +583,7 @@ impl Engine {
             duration_ms: start.elapsed().as_secs_f64() * 1e3,
             verification_passed: state.verification_passed,
             rollback_performed: state.rollback_performed,
-            attempts: 1,
+            attempts,
             error: state.error.clone(),
             error_kind: state.error_kind,
             revoked: state.revoked,
@@ -709,49 +758,61 @@ impl Engine {
         }
     }
 
-    /// Whether the persisted schedule of `secret` is due now (read under its lease).
-    async fn still_due(&self, secret: &SecretId) -> bool {
+    /// If the persisted schedule of `secret` is due now (read under its lease), which attempt
+    /// this is: 1, or one more than the scheduled failures since the last success.
+    async fn due_attempt(&self, secret: &SecretId) -> Option<u32> {
         let Some(state) = &self.inner.state else {
-            return true;
+            return Some(1);
         };
         match state.schedule(secret).await {
-            Ok(Some(record)) => record.is_due(self.inner.clock.now()),
-            Ok(None) => false,
+            Ok(Some(record)) if record.is_due(self.inner.clock.now()) => {
+                Some(record.consecutive_failures.saturating_add(1))
+            }
+            Ok(_) => None,
             Err(err) => {
                 tracing::warn!(%secret, error = %err, "cannot read the schedule; not rotating");
-                false
+                None
             }
         }
     }
 
-    /// Move the persisted schedule after a rotation (see [`crate::ScheduleRecord::record_result`]).
+    /// The attempt number a finished rotation of `secret` had, read back from its schedule (for
+    /// recovery, which did not start it; under the lease, so only an operator's resume can race
+    /// it, and that only shortens the backoff).
+    async fn attempt_of(&self, secret: &SecretId) -> u32 {
+        let Some(state) = &self.inner.state else {
+            return 1;
+        };
+        match state.schedule(secret).await {
+            Ok(Some(record)) => record.consecutive_failures.saturating_add(1),
+            _ => 1,
+        }
+    }
+
+    /// Move the persisted schedule after a rotation of a secret with a timing (see
+    /// [`crate::ScheduleRecord::record_result`]), in one atomic update: an operator's pause or
+    /// resume racing it is kept. The retry time follows from `attempt` (read under the lease
+    /// when the rotation started), so nothing is read back here.
     async fn move_schedule(
         &self,
         binding: &SecretBinding,
-        timing: &Timing,
         status: RotationStatus,
         scheduled: bool,
+        attempt: u32,
     ) {
-        let Some(state) = &self.inner.state else {
+        let (Some(state), Some(timing)) = (&self.inner.state, &binding.timing) else {
             return;
         };
         let now = self.inner.clock.now();
-        let update = async {
-            let Some(mut record) = state.schedule(&binding.id).await? else {
-                return Ok(());
-            };
-            let failures = record.consecutive_failures + 1;
-            record.record_result(
-                status,
-                now,
-                scheduled,
-                binding.policy.max_retries(),
-                timing.next_after(&binding.id, now),
-                timing.retry_at(&binding.id, failures, now),
-            );
-            state.put_schedule(&record).await
-        };
-        if let Err(err) = update.await {
+        let change = ScheduleChange::Finished(AttemptOutcome {
+            status,
+            at: now,
+            scheduled,
+            max_retries: binding.policy.max_retries(),
+            next_after_success: timing.next_after(&binding.id, now),
+            retry_at: timing.retry_at(&binding.id, attempt, now),
+        });
+        if let Err(err) = state.update_schedule(&binding.id, &change).await {
             tracing::error!(secret = %binding.id, error = %err, "could not move the schedule");
         }
     }
@@ -823,11 +884,41 @@ impl Engine {
         }
     }
 
-    /// Current statistics.
+    /// This process's counters, with the rotations claimed here (no schedule counts: see
+    /// [`Engine::stored_statistics`]).
     pub fn statistics(&self) -> Statistics {
-        let (active, total) = lock(&self.inner.scheduler).counts();
-        let running = lock(&self.inner.in_progress).len() as u64;
-        self.inner.stats.snapshot(active, total, running)
+        self.inner
+            .stats
+            .snapshot(0, 0, self.inner.claims.count() as u64)
+    }
+
+    /// Statistics from the state store, over the `configured` secrets: persisted counts, active
+    /// schedules ([`crate::ScheduleRecord::is_active`]) and rotations running in any process
+    /// (live leases). Without a state store, this process's counters.
+    pub async fn stored_statistics(&self, configured: &HashSet<SecretId>) -> Result<Statistics> {
+        let Some(state) = &self.inner.state else {
+            return Ok(self.statistics());
+        };
+        let counts = state.counts().await?;
+        let active = state
+            .schedules()
+            .await?
+            .iter()
+            .filter(|s| configured.contains(&s.secret) && s.is_active())
+            .count();
+        let running = state
+            .live_leases(self.inner.clock.now())
+            .await?
+            .iter()
+            .filter(|l| configured.contains(&l.secret))
+            .count();
+        Ok(
+            Statistics::new(counts.successful, counts.failed, counts.rollbacks).with_schedules(
+                active as u64,
+                configured.len() as u64,
+                running as u64,
+            ),
+        )
     }
 
     /// Zero the rotation counters.
@@ -836,8 +927,8 @@ impl Engine {
     }
 }
 
+mod claims;
 mod lease;
 mod manual;
 mod recover;
-mod schedules;
 mod steps;

@@ -4,7 +4,17 @@
 
 use serde::Serialize;
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::lease::LeaseKeeper;
+use super::{AuditAs, Driven, Engine, SecretBinding, Values};
+use crate::error::{Error, ErrorKind, Result};
+use crate::machine::{RotationKind, RotationState, Step};
+use crate::policy::RotationStatus;
+use crate::audit::{AuditAction, AuditEvent};
+use crate::secret::{RotationId, SecretId, VersionId};
+use crate::verify::VerifyContext;
 use crate::machine::{resume, supersede};
 use crate::state::StateStore;
 use crate::store::VersionState;
@@ -202,7 +212,7 @@ impl Engine {
         let Some(binding) = bindings.get(&secret) else {
             return skipped("secret is no longer configured".into());
         };
-        let Some(_guard) = self.claim(&secret) else {
+        let Some(_guard) = self.claim_any(&secret) else {
             return skipped("rotation in progress in this process".into());
         };
         let lease = match self.take_lease(state, &secret).await {
@@ -305,8 +315,9 @@ impl Engine {
         let status = finished.status();
         if finished.kind == RotationKind::Rotation {
             self.count(status).await;
-            if !superseded && let Some(timing) = &binding.timing {
-                self.move_schedule(binding, timing, status, finished.scheduled)
+            if !superseded {
+                let attempt = self.attempt_of(&binding.id).await;
+                self.move_schedule(binding, status, finished.scheduled, attempt)
                     .await;
             }
         }
@@ -357,7 +368,7 @@ impl Engine {
         if pending.is_empty() {
             return Vec::new();
         }
-        let Some(_guard) = self.claim(&binding.id) else {
+        let Some(_guard) = self.claim_any(&binding.id) else {
             return Vec::new();
         };
         let lease = match self.take_lease(state, &binding.id).await {

@@ -1,7 +1,12 @@
 //! Performing one step against the store, target and verifiers, with retries and the
 //! resolution of ambiguous write failures.
 
-use super::*;
+use super::{Engine, SecretBinding, Values};
+use crate::error::{Error, ErrorKind, Result};
+use crate::field;
+use crate::machine::{Outcome, RotationState, Step};
+use crate::secret::{SecretValue, VersionId};
+use crate::verify::VerifyContext;
 
 impl Engine {
     pub(super) async fn perform_with_retries(

@@ -1,0 +1,209 @@
+//! One assembly of the rotation engine, for every front end.
+//!
+//! [`Runtime::builder`] opens, from a resolved config, the state store (schedules reconciled
+//! with the config), the audit sink, the engine and the bindings of the secrets a command needs;
+//! [`Runtime::scheduler`] gives the one scheduler pass ([`rotation_core::Scheduler`]). The CLI
+//! and the server start through it and nothing else, and reach the state and the audit trail
+//! only through the [`StateStore`] and [`AuditSink`] traits, so another backend (PostgreSQL for
+//! several replicas) replaces SQLite and the JSONL file here without touching either.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rotation_config::{Access, Resolved, SecretEntry};
+use rotation_core::{
+    AuditSink, Bindings, Engine, Error, Journal, Result, SchedulerBuilder, SecretBinding,
+    SecretId, StateStore, Statistics,
+};
+use rotation_file::JsonlAuditSink;
+use rotation_state_sqlite::SqliteStateStore;
+
+/// Which secrets get bindings (opening a store can cost a network round trip or a credential
+/// lookup: a command about one secret opens one store).
+#[derive(Debug, Clone, Default)]
+pub enum Bind {
+    /// Every configured secret, read-write.
+    #[default]
+    All,
+    /// These secrets only.
+    Only(Vec<SecretId>, Access),
+    /// None (views of the state and the audit trail).
+    None,
+}
+
+type WrapJournal = Box<dyn FnOnce(Arc<dyn StateStore>) -> Arc<dyn Journal> + Send>;
+
+/// Builder for [`Runtime`].
+pub struct RuntimeBuilder {
+    config: Resolved,
+    bind: Bind,
+    holder: Option<String>,
+    wrap_journal: Option<WrapJournal>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("bind", &self.bind)
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// Which bindings to open (default: all).
+    pub fn bind(mut self, bind: Bind) -> Self {
+        self.bind = bind;
+        self
+    }
+    /// Lease holder name (default `host:pid:random`).
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = Some(holder.into());
+        self
+    }
+    /// Wrap the journal the engine writes to (crash-injection tests abort at a chosen record).
+    pub fn wrap_journal(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn StateStore>) -> Arc<dyn Journal> + Send + 'static,
+    ) -> Self {
+        self.wrap_journal = Some(Box::new(wrap));
+        self
+    }
+
+    /// Open the state (schedules reconciled), the audit sink, the engine and the bindings.
+    pub async fn open(self) -> Result<Runtime> {
+        let state = open_state(&self.config).await?;
+        let audit = open_audit(&self.config)?;
+        let mut engine = Engine::builder()
+            .audit(audit.clone())
+            .state(state.clone())
+            .lease_ttl(self.config.lease_ttl);
+        if let Some(holder) = self.holder {
+            engine = engine.holder(holder);
+        }
+        if let Some(wrap) = self.wrap_journal {
+            engine = engine.journal(wrap(state.clone()));
+        }
+        let bindings = match &self.bind {
+            Bind::All => self.config.bind()?,
+            Bind::Only(ids, access) => {
+                let mut out = Bindings::new();
+                for id in ids {
+                    let entry = entry(&self.config, id)?;
+                    out.insert(id.clone(), self.config.bind_one(entry, *access)?);
+                }
+                out
+            }
+            Bind::None => Bindings::new(),
+        };
+        Ok(Runtime {
+            engine: engine.build(),
+            state,
+            audit,
+            bindings: Arc::new(bindings),
+            config: Arc::new(self.config),
+        })
+    }
+}
+
+fn entry<'a>(cfg: &'a Resolved, id: &SecretId) -> Result<&'a SecretEntry> {
+    cfg.secret(id.as_str())
+        .ok_or_else(|| Error::config(format!("secrets.{id}"), "is not configured"))
+}
+
+/// The state store of `cfg`, created on first use, with its schedules reconciled from the
+/// config (for views that need no audit trail and no store).
+pub async fn open_state(cfg: &Resolved) -> Result<Arc<dyn StateStore>> {
+    let state: Arc<dyn StateStore> = Arc::new(
+        SqliteStateStore::open(&cfg.state_path)
+            .map_err(|e| e.context(format!("state database {}", cfg.state_path.display())))?,
+    );
+    rotation_config::schedules::reconcile(cfg, &*state, chrono::Utc::now())
+        .await
+        .map_err(|e| e.context("reconciling schedules"))?;
+    Ok(state)
+}
+
+/// The audit sink of `cfg` (the log is created on first use).
+pub fn open_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
+    Ok(Arc::new(JsonlAuditSink::open(&cfg.audit_path).map_err(
+        |e| e.context(format!("audit log {}", cfg.audit_path.display())),
+    )?))
+}
+
+/// The verified audit trail of `cfg`, without creating it (empty when it does not exist yet).
+pub async fn verified_audit(cfg: &Resolved) -> Result<Vec<rotation_core::AuditEvent>> {
+    if !cfg.audit_path.exists() {
+        return Ok(Vec::new());
+    }
+    open_audit(cfg)?.verify().await.map_err(|e| {
+        e.context(format!(
+            "audit log {} failed verification",
+            cfg.audit_path.display()
+        ))
+    })
+}
+
+/// The engine and what it works on, opened from one config. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    engine: Engine,
+    state: Arc<dyn StateStore>,
+    audit: Arc<dyn AuditSink>,
+    bindings: Arc<Bindings>,
+    config: Arc<Resolved>,
+}
+
+impl Runtime {
+    /// Start assembling from a resolved config.
+    pub fn builder(config: Resolved) -> RuntimeBuilder {
+        RuntimeBuilder {
+            config,
+            bind: Bind::All,
+            holder: None,
+            wrap_journal: None,
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+    /// The state store.
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+    /// The audit sink.
+    pub fn audit(&self) -> &Arc<dyn AuditSink> {
+        &self.audit
+    }
+    /// The opened bindings.
+    pub fn bindings(&self) -> &Arc<Bindings> {
+        &self.bindings
+    }
+    /// One opened binding.
+    pub fn binding(&self, id: &SecretId) -> Option<&SecretBinding> {
+        self.bindings.get(id)
+    }
+    /// The config.
+    pub fn config(&self) -> &Arc<Resolved> {
+        &self.config
+    }
+    /// The scheduler over the opened bindings; the caller sets concurrency, permits, hooks.
+    pub fn scheduler(&self) -> SchedulerBuilder {
+        rotation_core::Scheduler::builder(self.engine.clone(), self.bindings.clone())
+    }
+    /// Statistics over the configured secrets (persisted counts, active schedules, rotations
+    /// running in any process).
+    pub async fn statistics(&self) -> Result<Statistics> {
+        let configured: HashSet<SecretId> =
+            self.config.secrets.iter().map(|e| e.id.clone()).collect();
+        self.engine.stored_statistics(&configured).await
+    }
+    /// Wait for rotations in flight in this process, at most `within`.
+    pub async fn drain(&self, within: Duration) -> bool {
+        self.engine.drain(within).await
+    }
+}
