@@ -287,42 +287,6 @@ async fn bench_store(
     report(name, &base, &eng);
 }
 
-/// Checking 1M schedules with none due: the due-time index against a linear scan (the seed's
-/// approach) over the same schedules.
-fn bench_schedules() {
-    const N: usize = 1_000_000;
-    const CHECKS: u32 = 1_000;
-    let now = chrono::Utc::now();
-    let mut scheduler = rotation_core::Scheduler::new();
-    for i in 0..N {
-        let interval = Duration::from_secs(86_400 * (1 + (i % 90) as u64));
-        scheduler
-            .schedule(format!("secret-{i}").into(), "p", interval, now)
-            .expect("schedule");
-    }
-    let all = scheduler.list();
-    let t = Instant::now();
-    let mut found = 0;
-    for _ in 0..CHECKS {
-        found += scheduler.due(now).len();
-    }
-    let indexed = t.elapsed() / CHECKS;
-    let t = Instant::now();
-    for _ in 0..CHECKS / 100 {
-        found += all
-            .iter()
-            .filter(|s| s.enabled && s.next_rotation.is_some_and(|n| n <= now))
-            .count();
-    }
-    let scan = t.elapsed() / (CHECKS / 100);
-    assert_eq!(found, 0);
-    println!(
-        "{:<28} linear scan {scan:>10.1?} | due-time index {indexed:>10.1?} | speed-up x{:.0}",
-        "1M schedules, none due",
-        scan.as_secs_f64() / indexed.as_secs_f64().max(1e-12)
-    );
-}
-
 /// 1,000,000 schedules in the SQLite state store: the due check with none due (through the
 /// partial index), then one scheduler pass with 1% due, rotating secrets of the memory store.
 async fn bench_sqlite_schedules() {
@@ -378,7 +342,7 @@ async fn bench_sqlite_schedules() {
         .build("p")
         .expect("timing"),
     );
-    let mut bindings = Vec::with_capacity(DUE);
+    let mut bindings = std::collections::HashMap::with_capacity(DUE);
     for record in &due {
         let path = SecretPath::new(record.secret.as_str());
         store
@@ -392,22 +356,24 @@ async fn bench_sqlite_schedules() {
             .expect("seed");
         let mut b = binding(store.clone(), &path);
         b.id = record.secret.clone();
-        bindings.push(b);
+        b.timing = Some(timing.clone());
+        bindings.insert(b.id.clone(), b);
     }
+    // Only the due secrets have bindings: the core pass would delete the schedules of the
+    // others as no longer configured, so it reads exactly the due batch.
+    let scheduler = rotation_core::Scheduler::builder(engine.clone(), Arc::new(bindings))
+        .concurrency(4)
+        .batch(DUE)
+        .build();
     let t = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(4));
-    for b in bindings {
-        let (engine, timing, permits) = (engine.clone(), timing.clone(), permits.clone());
-        tasks.spawn(async move {
-            let _p = permits.acquire_owned().await;
-            engine.rotate_if_due(&b, timing).await.map(|r| r.success)
-        });
-    }
-    let mut ok = 0;
-    while let Some(r) = tasks.join_next().await {
-        ok += usize::from(r.expect("join") == Some(true));
-    }
+    let results = scheduler
+        .pass()
+        .await
+        .expect("pass")
+        .finish(|_| {})
+        .await
+        .expect("rotations");
+    let ok = results.iter().filter(|r| r.success).count();
     let pass = t.elapsed();
     assert_eq!(ok, DUE);
     println!(
@@ -422,7 +388,6 @@ async fn bench_sqlite_schedules() {
 }
 
 fn main() {
-    bench_schedules();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,17 +1,17 @@
-//! What every command needs: the config path, the loaded config, the audit sink and the engine.
+//! What every command needs: the config path, the loaded config and the runtime
+//! ([`rotation_runtime::Runtime`]: engine, state, audit, bindings).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rotation_core::{AuditEvent, Engine};
-use rotation_file::JsonlAuditSink;
-use rotation_state_sqlite::SqliteStateStore;
+use rotation_core::{AuditEvent, AuditSink, Journal, SecretBinding, StateStore};
+use rotation_runtime::{Bind, Runtime};
 
 use crate::fault::AbortingJournal;
 
 use crate::cli::{Global, OutputFormat};
 use crate::exit::CliError;
-use rotation_config::{self as config, Resolved};
+use rotation_config::{self as config, Access, Resolved};
 
 /// Per-invocation context.
 #[derive(Debug)]
@@ -40,59 +40,52 @@ impl Context {
     }
 
     /// The audit sink of `cfg` (creates the log on first use).
-    pub fn audit(&self, cfg: &Resolved) -> Result<Arc<JsonlAuditSink>, CliError> {
-        let sink = JsonlAuditSink::open(&cfg.audit_path).map_err(|e| {
-            CliError::failed(format!("audit log {}: {e}", cfg.audit_path.display()))
-        })?;
-        Ok(Arc::new(sink))
-    }
-
-    /// The state database of `cfg` (created on first use).
-    pub fn state(&self, cfg: &Resolved) -> Result<Arc<SqliteStateStore>, CliError> {
-        let state = SqliteStateStore::open(&cfg.state_path).map_err(|e| {
-            CliError::failed(format!("state database {}: {e}", cfg.state_path.display()))
-        })?;
-        Ok(Arc::new(state))
+    pub fn audit(&self, cfg: &Resolved) -> Result<Arc<dyn AuditSink>, CliError> {
+        Ok(rotation_runtime::open_audit(cfg)?)
     }
 
     /// The state database with schedules reconciled from the config (for views: no audit log).
-    pub async fn reconciled_state(
-        &self,
-        cfg: &Resolved,
-    ) -> Result<Arc<SqliteStateStore>, CliError> {
-        let state = self.state(cfg)?;
-        rotation_config::schedules::reconcile(cfg, &*state, chrono::Utc::now()).await?;
-        Ok(state)
+    pub async fn reconciled_state(&self, cfg: &Resolved) -> Result<Arc<dyn StateStore>, CliError> {
+        Ok(rotation_runtime::open_state(cfg).await?)
     }
 
-    /// An engine writing to the config's audit log and state database, with schedules
-    /// reconciled from the config.
-    pub async fn engine(
-        &self,
-        cfg: &Resolved,
-    ) -> Result<(Engine, Arc<SqliteStateStore>), CliError> {
-        let state = self.reconciled_state(cfg).await?;
-        let mut builder = Engine::builder()
-            .audit(self.audit(cfg)?)
-            .state(state.clone())
-            .lease_ttl(cfg.lease_ttl);
-        if let Some(aborting) = AbortingJournal::from_env(state.clone()) {
-            builder = builder.journal(Arc::new(aborting));
+    /// The runtime of `cfg`: engine, state (schedules reconciled), audit and the bindings of
+    /// `bind`. The crash-injection hook wraps the journal when its variables are set.
+    pub async fn runtime(&self, cfg: Resolved, bind: Bind) -> Result<Runtime, CliError> {
+        let mut builder = Runtime::builder(cfg).bind(bind);
+        if AbortingJournal::configured() {
+            builder = builder.wrap_journal(|state| {
+                let journal: Arc<dyn Journal> = state;
+                match AbortingJournal::from_env(journal.clone()) {
+                    Some(aborting) => Arc::new(aborting),
+                    None => journal,
+                }
+            });
         }
-        Ok((builder.build(), state))
+        Ok(builder.open().await?)
+    }
+
+    /// A runtime for one secret (`access`: what its store is opened for).
+    pub async fn runtime_for(
+        &self,
+        cfg: Resolved,
+        id: &str,
+        access: Access,
+    ) -> Result<(Runtime, SecretBinding), CliError> {
+        let entry = self.select(&cfg, &[id.to_owned()])?[0].id.clone();
+        let rt = self
+            .runtime(cfg, Bind::Only(vec![entry.clone()], access))
+            .await?;
+        let binding = rt
+            .binding(&entry)
+            .cloned()
+            .ok_or_else(|| CliError::failed(format!("{entry} was not opened")))?;
+        Ok((rt, binding))
     }
 
     /// Verified audit events (empty when no log exists yet).
-    pub fn audit_events(&self, cfg: &Resolved) -> Result<Vec<AuditEvent>, CliError> {
-        if !cfg.audit_path.exists() {
-            return Ok(Vec::new());
-        }
-        JsonlAuditSink::verify_path(&cfg.audit_path).map_err(|e| {
-            CliError::failed(format!(
-                "audit log {} failed verification: {e}",
-                cfg.audit_path.display()
-            ))
-        })
+    pub async fn audit_events(&self, cfg: &Resolved) -> Result<Vec<AuditEvent>, CliError> {
+        Ok(rotation_runtime::verified_audit(cfg).await?)
     }
 
     /// The entries named by `ids` (all when empty); unknown ids are usage errors.

@@ -22,13 +22,21 @@ pub struct AbortingJournal {
     seen: AtomicUsize,
 }
 
+const BEFORE: &str = "ROTATION_TEST_ABORT_BEFORE_RECORD";
+const AFTER: &str = "ROTATION_TEST_ABORT_AFTER_RECORD";
+
 impl AbortingJournal {
+    /// Whether one of the variables is set.
+    pub fn configured() -> bool {
+        std::env::var_os(BEFORE).is_some() || std::env::var_os(AFTER).is_some()
+    }
+
     /// `Some` when one of the variables is set.
     pub fn from_env(inner: Arc<dyn Journal>) -> Option<Self> {
         let read = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
         let (before, after) = (
-            read("ROTATION_TEST_ABORT_BEFORE_RECORD"),
-            read("ROTATION_TEST_ABORT_AFTER_RECORD"),
+            read(BEFORE),
+            read(AFTER),
         );
         (before.is_some() || after.is_some()).then(|| Self {
             inner,

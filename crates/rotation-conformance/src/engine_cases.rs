@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rotation_core::{
-    Engine, ErrorKind, RotateRequest, RotationStatus, RotationStrategy, SecretStore, SecretValue,
+    Clock, Engine, ErrorKind, MemoryStateStore, RotateRequest, RotationResult, RotationStatus,
+    RotationStrategy, ScheduleChange, ScheduleRecord, Scheduler, SecretBinding, SecretPath,
+    SecretStore, SecretValue, StateStore, TimingSpec,
 };
 use tokio::sync::Notify;
 
@@ -350,53 +352,73 @@ pub async fn durations_are_measured(store: Arc<dyn SecretStore>) {
     assert!(r.completed_at >= r.started_at);
 }
 
-/// Schedules: not due before the interval, due after, skipped when disabled, manual never due.
+/// The core scheduler pass: nothing before the interval, the due secret after it (once: the
+/// schedule moves one interval ahead), never a disabled one; statistics count active schedules.
 pub async fn schedules_due_not_due_and_disabled(store: Arc<dyn SecretStore>) {
     let clock = ManualClock::new();
-    let engine = Engine::builder().clock(clock.clone()).build();
+    let state = Arc::new(MemoryStateStore::new());
+    let engine = Engine::builder()
+        .clock(clock.clone())
+        .state(state.clone())
+        .build();
+    let timing = Arc::new(
+        TimingSpec {
+            interval: Some("1d".into()),
+            ..Default::default()
+        }
+        .build("conformance")
+        .expect("timing"),
+    );
     let (p1, _) = create(&*store, "sched-a", "a").await;
     let (p2, _) = create(&*store, "sched-b", "b").await;
-    let a = binding(
-        store.clone(),
-        p1.clone(),
-        RotationStrategy::Staged,
-        true,
-        ScriptedVerifier::passing(),
-    );
-    let b = binding(
-        store.clone(),
-        p2.clone(),
-        RotationStrategy::Staged,
-        true,
-        ScriptedVerifier::passing(),
-    );
-    engine.schedule(&a).expect("schedule a");
-    engine.schedule(&b).expect("schedule b");
+    let scheduled = |path: SecretPath| SecretBinding {
+        timing: Some(timing.clone()),
+        ..binding(
+            store.clone(),
+            path,
+            RotationStrategy::Staged,
+            true,
+            ScriptedVerifier::passing(),
+        )
+    };
+    let (a, b) = (scheduled(p1.clone()), scheduled(p2.clone()));
+    for x in [&a, &b] {
+        let next = timing.next_after(&x.id, clock.now());
+        let record = ScheduleRecord::new(x.id.clone(), "conformance", "every 1d", next);
+        state.put_schedule(&record).await.expect("schedule");
+    }
     let bindings: HashMap<_, _> = [(a.id.clone(), a.clone()), (b.id.clone(), b.clone())].into();
+    let scheduler = Scheduler::builder(engine.clone(), Arc::new(bindings))
+        .clock(clock.clone())
+        .build();
+    let none = |_: &RotationResult| {};
     assert!(
-        engine.process_due(&bindings).await.is_empty(),
+        scheduler.run_due(none).await.expect("pass").is_empty(),
         "nothing is due yet"
     );
-    engine.set_schedule_enabled(&b.id, false).expect("disable");
+    state
+        .update_schedule(&b.id, &ScheduleChange::Disable)
+        .await
+        .expect("disable");
     clock.advance(chrono::Duration::days(2));
-    let results = engine.process_due(&bindings).await;
+    let results = scheduler.run_due(none).await.expect("pass");
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].secret, a.id);
     assert!(results[0].success);
+    assert_eq!(results[0].attempts, 1);
     assert_eq!(
         current(&*store, &p2).await.1,
         b"b",
         "disabled schedule did not rotate"
     );
-    assert_eq!(
-        engine.get_schedule(&a.id).expect("schedule").rotation_count,
-        1
-    );
+    let record = state.schedule(&a.id).await.expect("read").expect("schedule");
+    assert_eq!(record.rotation_count, 1);
     assert!(
-        engine.process_due(&bindings).await.is_empty(),
+        scheduler.run_due(none).await.expect("pass").is_empty(),
         "rescheduled one interval ahead"
     );
-    let s = engine.statistics();
+    let configured = [a.id.clone(), b.id.clone()].into_iter().collect();
+    let s = engine.stored_statistics(&configured).await.expect("stats");
     assert_eq!((s.active_schedules, s.total_schedules), (1, 2));
 }
 

@@ -231,7 +231,6 @@ pub fn binding(
         .strategy(strategy)
         .auto_rollback(auto_rollback)
         .verifiers(["scripted"])
-        .interval(std::time::Duration::from_secs(86_400))
         .build()
         .expect("valid policy");
     let field = store

@@ -202,8 +202,23 @@ impl Runtime {
             self.config.secrets.iter().map(|e| e.id.clone()).collect();
         self.engine.stored_statistics(&configured).await
     }
+    /// The ids of the configured secrets, in config order.
+    pub fn secret_ids(&self) -> impl Iterator<Item = &SecretId> {
+        self.config.secrets.iter().map(|e| &e.id)
+    }
     /// Wait for rotations in flight in this process, at most `within`.
     pub async fn drain(&self, within: Duration) -> bool {
         self.engine.drain(within).await
     }
+}
+
+/// Statistics over the configured secrets of `cfg` from `state` alone (views open no store and
+/// no audit trail): persisted counts, active schedules, rotations running in any process.
+pub async fn statistics(cfg: &Resolved, state: Arc<dyn StateStore>) -> Result<Statistics> {
+    let configured: HashSet<SecretId> = cfg.secrets.iter().map(|e| e.id.clone()).collect();
+    Engine::builder()
+        .state(state)
+        .build()
+        .stored_statistics(&configured)
+        .await
 }

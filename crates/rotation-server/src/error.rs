@@ -29,6 +29,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -38,6 +39,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     /// 404 for an unknown secret or rotation.
@@ -67,9 +69,31 @@ impl ApiError {
     }
 }
 
+/// Seconds a client should wait before retrying a temporary failure.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// Core errors by kind: what the client can act on gets its status and the (value-free) core
+/// message; local and unexpected failures stay internal.
 impl From<rotation_core::Error> for ApiError {
     fn from(err: rotation_core::Error) -> Self {
-        ApiError::internal(err)
+        use rotation_core::ErrorKind as K;
+        let (status, code) = match err.kind() {
+            K::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            K::AlreadyExists | K::Conflict | K::InProgress => (StatusCode::CONFLICT, "conflict"),
+            K::Temporary => {
+                tracing::warn!(error = %err, "temporary failure");
+                let mut e = ApiError::unavailable(format!("temporarily unavailable: {err}"));
+                e.retry_after = Some(RETRY_AFTER_SECS);
+                return e;
+            }
+            K::InvalidValue => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value"),
+            K::NotSupported => (StatusCode::NOT_IMPLEMENTED, "not_supported"),
+            K::PermissionDenied | K::Unauthenticated | K::Verification | K::Target => {
+                (StatusCode::BAD_GATEWAY, "upstream")
+            }
+            _ => return ApiError::internal(err),
+        };
+        ApiError::new(status, code, err.to_string())
     }
 }
 
@@ -81,6 +105,12 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

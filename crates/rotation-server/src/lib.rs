@@ -5,19 +5,17 @@
 //! [`launch`] is the library entry point: tests bind `127.0.0.1:0` and pass a shutdown future.
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod auth;
-pub mod error;
-pub mod metrics;
-pub mod notify;
-pub mod scheduler;
-pub mod state;
+mod api;
+mod auth;
+mod error;
+mod metrics;
+mod notify;
+mod scheduler;
+mod state;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -27,15 +25,15 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rotation_config::Resolved;
-use rotation_core::{AuditSink, Engine, StateStore};
+use rotation_runtime::Runtime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 use crate::notify::{EventKind, Notifier, Webhook, WebhookFormat};
-use crate::state::{App, AppInner, Secret};
+use crate::state::{App, AppInner};
 
 /// What [`launch`] needs: the loaded config (with its `[server]` section).
 #[derive(Debug)]
@@ -72,72 +70,34 @@ fn webhooks(cfg: &Resolved) -> Result<Vec<Webhook>> {
         .collect()
 }
 
-/// Open everything, recover, and build the shared state.
+/// Open everything through the runtime, recover, and build the shared state.
 async fn open(settings: Settings) -> Result<App> {
     let cfg = settings.config;
-    let state = Arc::new(
-        rotation_state_sqlite::SqliteStateStore::open(&cfg.state_path)
-            .with_context(|| format!("state database {}", cfg.state_path.display()))?,
-    );
-    let audit: Arc<dyn AuditSink> = Arc::new(
-        rotation_file::JsonlAuditSink::open(&cfg.audit_path)
-            .with_context(|| format!("audit log {}", cfg.audit_path.display()))?,
-    );
-    rotation_config::schedules::reconcile(&cfg, &*state, chrono::Utc::now())
-        .await
-        .context("reconciling schedules")?;
-    let engine = Engine::builder()
-        .audit(audit.clone())
-        .state(state.clone())
-        .lease_ttl(cfg.lease_ttl)
-        .holder(format!("rotation-server-{}", std::process::id()))
-        .build();
-    let bindings = cfg.bind().context("opening the stores")?;
-    let mut secrets = HashMap::new();
-    let mut order = Vec::new();
-    for entry in &cfg.secrets {
-        let binding = bindings[&entry.id].clone();
-        order.push(entry.id.clone());
-        secrets.insert(
-            entry.id.clone(),
-            Secret {
-                binding,
-                timing: entry.timing.clone(),
-                store: entry.store.clone(),
-            },
-        );
-    }
+    let server = cfg.server.clone();
     let notifier = Notifier::new(webhooks(&cfg)?).map_err(anyhow::Error::msg)?;
-    let metrics = Arc::new(Metrics::new());
-    let app: App = Arc::new(AppInner {
-        engine,
-        audit,
-        state: state.clone() as Arc<dyn StateStore>,
-        secrets,
-        bindings: bindings.clone(),
-        order,
-        audit_path: cfg.audit_path.clone(),
-        tokens: cfg.server.tokens.clone(),
-        settings: cfg.server.clone(),
-        metrics,
-        notifier: Arc::new(notifier),
-        running: Default::default(),
-        results: Default::default(),
-        permits: Arc::new(Semaphore::new(cfg.server.concurrency)),
-        emergencies: AtomicUsize::new(0),
-        stopping: std::sync::atomic::AtomicBool::new(false),
-        quarantined: Default::default(),
-        in_flight: AtomicUsize::new(0),
-        idle: Notify::new(),
-    });
-    let reports = app.engine.recover(&bindings).await.context("recovery")?;
+    let runtime = Runtime::builder(cfg)
+        .holder(format!("rotation-server-{}", std::process::id()))
+        .open()
+        .await
+        .context("opening the state, the audit log and the stores")?;
+    let app: App = Arc::new(AppInner::new(
+        runtime,
+        server,
+        Arc::new(Metrics::new()),
+        Arc::new(notifier),
+    ));
+    let reports = app
+        .engine()
+        .recover(app.runtime().bindings())
+        .await
+        .context("recovery")?;
     let recovered = reports.iter().filter(|r| r.action.is_recovery()).count();
-    app.metrics.add_recoveries(recovered as u64);
+    app.metrics().add_recoveries(recovered as u64);
     for r in &reports {
         tracing::info!(secret = %r.secret, action = ?r.action, detail = r.detail.as_deref().unwrap_or(""), "recovery");
     }
-    for s in app.state.schedules().await? {
-        if app.secrets.contains_key(&s.secret) {
+    for s in app.state().schedules().await? {
+        if app.knows(&s.secret) {
             app.note_schedule(&s);
         }
     }
@@ -275,26 +235,25 @@ pub async fn launch(
     let scheduler = tokio::spawn(scheduler::run(app.clone(), stop_rx));
     let router = api::router(app.clone());
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, tls = tls.is_some(), secrets = app.secrets.len(), "rotation-server listening");
+    tracing::info!(%addr, tls = tls.is_some(), secrets = app.order().len(), "rotation-server listening");
     let (done_tx, done_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = done_tx.send(true);
     });
-    serve(listener, router, tls, app.settings.request_timeout, done_rx).await;
+    serve(listener, router, tls, app.settings().request_timeout, done_rx).await;
     // Serving ended: stop scheduling, start nothing new, drain.
-    app.stopping
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.stop();
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
-    let bound = app.settings.shutdown_timeout;
+    let bound = app.settings().shutdown_timeout;
     if !app.drain(bound).await {
         tracing::warn!(
             ?bound,
             "shutdown: rotations still running; the next start recovers them"
         );
     }
-    app.notifier.flush(std::time::Duration::from_secs(5)).await;
+    app.notifier().flush(std::time::Duration::from_secs(5)).await;
     tracing::info!("rotation-server stopped");
     Ok(())
 }

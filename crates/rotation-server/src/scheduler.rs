@@ -1,39 +1,45 @@
-//! The scheduler loop: every tick, first resolve interrupted rotations the journal still shows
-//! (one a restart skipped because the dead holder's lease was live is finished once it
-//! expires), then start the due rotations (bounded by the shared permits), unless emergency
-//! rotations are waiting, which go first. A permit is taken *before* a secret
-//! is claimed, so no secret looks busy while it only waits, and nothing queued starts after
-//! shutdown began.
+//! The daemon's scheduler loop over the core pass ([`rotation_core::Scheduler`]): every tick,
+//! first resolve interrupted rotations the journal still shows (one a restart skipped because
+//! the dead holder's lease was live is finished once it expires), then start the due rotations
+//! with the permits the API and emergencies share. Pending emergencies hold scheduled work back,
+//! and nothing new starts once shutdown began.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use rotation_core::{RecoveryAction, RotateRequest, RotationId};
+use rotation_core::{PassObserver, RecoveryAction};
 use tokio::sync::watch;
 
 use crate::state::App;
 
-/// Most schedules taken in one pass.
-const BATCH: usize = 10_000;
-
 /// Run passes every `tick` until `stop` turns true. Rotations it started keep running (they are
 /// drained by the caller).
-pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
+    let held = app.clone();
+    let scheduler = app
+        .runtime()
+        .scheduler()
+        .permits(app.permits().clone())
+        .observer(app.clone() as Arc<dyn PassObserver>)
+        .hold_while(move || held.holds_scheduled_work())
+        .build();
     loop {
         if *stop.borrow() {
             return;
         }
         tokio::select! {
-            _ = recover(&app) => {}
+            _ = recover(&app, &scheduler) => {}
             _ = stop.changed() => return,
         }
-        if app.emergencies.load(Ordering::SeqCst) == 0 {
+        if !app.holds_scheduled_work() {
             tokio::select! {
-                _ = pass(&app) => {}
+                passed = scheduler.pass() => if let Err(err) = passed {
+                    tracing::error!(error = %err, "scheduler: pass failed");
+                },
                 _ = stop.changed() => return,
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(app.settings.tick) => {}
+            _ = tokio::time::sleep(app.settings().tick) => {}
             // A dropped sender (launch failed) is a stop as well.
             _ = stop.changed() => return,
         }
@@ -42,11 +48,11 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
 
 /// Resolve what the journal shows unfinished and nobody alive holds (one indexed query when
 /// there is nothing). Rotations running here or under a live lease are skipped quietly.
-async fn recover(app: &App) {
-    match app.engine.recover_interrupted(&app.bindings).await {
+async fn recover(app: &App, scheduler: &rotation_core::Scheduler) {
+    match scheduler.recover(false).await {
         Ok(reports) => {
             let recovered = reports.iter().filter(|r| r.action.is_recovery()).count();
-            app.metrics.add_recoveries(recovered as u64);
+            app.metrics().add_recoveries(recovered as u64);
             for r in reports {
                 if r.action == RecoveryAction::Skipped {
                     tracing::debug!(secret = %r.secret, detail = r.detail.as_deref().unwrap_or(""), "recovery skipped");
@@ -56,43 +62,5 @@ async fn recover(app: &App) {
             }
         }
         Err(err) => tracing::error!(error = %err, "scheduler: recovery pass failed"),
-    }
-}
-
-async fn pass(app: &App) {
-    let due = match app.state.due_schedules(chrono::Utc::now(), BATCH).await {
-        Ok(due) => due,
-        Err(err) => {
-            tracing::error!(error = %err, "scheduler: cannot read due schedules");
-            return;
-        }
-    };
-    for record in due {
-        if !app.secrets.contains_key(&record.secret) {
-            if let Err(err) = app.state.delete_schedule(&record.secret).await {
-                tracing::warn!(secret = %record.secret, error = %err, "cannot remove an orphaned schedule");
-            }
-            continue;
-        }
-        let Ok(permit) = app.permits.clone().acquire_owned().await else {
-            return;
-        };
-        if app.emergencies.load(Ordering::SeqCst) > 0 || app.stopping.load(Ordering::SeqCst) {
-            return; // emergencies first; nothing new during shutdown
-        }
-        // The engine uses its own id for scheduled runs; this one only marks the claim.
-        let marker = RotationId::generate();
-        let Ok(claim) = app.claim(&record.secret, &marker) else {
-            continue; // running already (an API rotation)
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            if let Some(r) = app
-                .run(claim, RotateRequest::default(), true, Some(permit))
-                .await
-            {
-                tracing::info!(secret = %r.secret, rotation = %r.rotation_id, status = r.status.as_str(), "scheduled rotation finished");
-            }
-        });
     }
 }

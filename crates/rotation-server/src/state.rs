@@ -1,17 +1,18 @@
-//! Shared state of the daemon ([`App`]) and the one path every rotation takes ([`AppInner::run`]):
-//! marks the secret running, rotates, records metrics, keeps the result, notifies.
+//! Shared state of the daemon ([`App`]) over the [`Runtime`], and what every rotation ends with
+//! ([`AppInner::finished`]): metrics, the kept result, notifications, the quarantine gauge.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use rotation_config::{ApiToken, ServerConfig};
 use rotation_core::{
-    Engine, RotateRequest, RotationId, RotationResult, RotationStatus, ScheduleRecord,
-    SecretBinding, SecretId, StateStore, Timing,
+    AuditSink, Claim, Engine, PassObserver, RotateRequest, RotationId, RotationResult,
+    RotationStatus, ScheduleRecord, SecretBinding, SecretId, StateStore,
 };
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use rotation_runtime::Runtime;
+use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 use crate::notify::{Event, EventKind, Notifier};
@@ -20,63 +21,34 @@ use crate::notify::{Event, EventKind, Notifier};
 const KEPT_RESULTS: usize = 10_000;
 
 /// One configured secret.
-pub struct Secret {
-    /// Binding for the engine.
-    pub binding: SecretBinding,
-    /// Its timing.
-    pub timing: Arc<Timing>,
+pub(crate) struct Secret {
+    /// Binding for the engine (with its timing).
+    pub(crate) binding: SecretBinding,
     /// Configured store name.
-    pub store: String,
+    pub(crate) store: String,
 }
 
 /// The daemon's state, cheap to clone.
-pub type App = Arc<AppInner>;
+pub(crate) type App = Arc<AppInner>;
 
-/// See [`App`].
-pub struct AppInner {
-    /// The engine (audit, journal, leases).
-    pub engine: Engine,
-    /// The audit sink the engine writes to (for events of the server's own).
-    pub audit: Arc<dyn rotation_core::AuditSink>,
-    /// The state database.
-    pub state: Arc<dyn StateStore>,
-    /// Configured secrets by id.
-    pub secrets: HashMap<SecretId, Secret>,
-    /// The same secrets' bindings, as recovery takes them.
-    pub bindings: HashMap<SecretId, rotation_core::SecretBinding>,
-    /// Secret ids in config order.
-    pub order: Vec<SecretId>,
-    /// The audit log.
-    pub audit_path: PathBuf,
-    /// Accepted tokens.
-    pub tokens: Vec<ApiToken>,
-    /// Server settings.
-    pub settings: ServerConfig,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Webhooks.
-    pub notifier: Arc<Notifier>,
-    /// Rotations running in this process, by secret.
-    pub running: Mutex<HashMap<SecretId, RotationId>>,
-    /// Finished results, newest last.
-    pub results: Mutex<VecDeque<RotationResult>>,
-    /// Bounds rotations at once (scheduled and API-started).
-    pub permits: Arc<Semaphore>,
-    /// Emergency rotations waiting or running: scheduled work does not start meanwhile.
-    pub emergencies: AtomicUsize,
-    /// Quarantined secrets (kept here: recounting 100k schedules per rotation is too slow).
-    pub quarantined: Mutex<HashSet<SecretId>>,
-    /// Set when shutdown begins: nothing new starts.
-    pub stopping: std::sync::atomic::AtomicBool,
-    /// Rotations in flight, for graceful shutdown.
-    pub in_flight: AtomicUsize,
-    /// Signalled when `in_flight` drops.
-    pub idle: Notify,
+/// See [`App`]. Claims (which secret rotates here, under which id) are the engine's.
+pub(crate) struct AppInner {
+    runtime: Runtime,
+    secrets: HashMap<SecretId, Secret>,
+    order: Vec<SecretId>,
+    settings: ServerConfig,
+    metrics: Arc<Metrics>,
+    notifier: Arc<Notifier>,
+    results: Mutex<VecDeque<RotationResult>>,
+    permits: Arc<Semaphore>,
+    emergencies: AtomicUsize,
+    quarantined: Mutex<HashSet<SecretId>>,
+    stopping: AtomicBool,
 }
 
 /// Why a rotation was not started.
 #[derive(Debug)]
-pub enum NotStarted {
+pub(crate) enum NotStarted {
     /// Unknown secret id.
     Unknown,
     /// One is running already (its id).
@@ -87,72 +59,136 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A secret claimed for one rotation in this process. Dropping it (also when a rotation task
-/// panics) releases the claim and wakes a waiting shutdown.
-pub struct Claim {
-    app: App,
-    secret: SecretId,
-}
-
-impl Claim {
-    /// The claimed secret.
-    pub fn secret(&self) -> &SecretId {
-        &self.secret
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        {
-            let mut running = lock(&self.app.running);
-            running.remove(&self.secret);
-            self.app.metrics.set_in_progress(running.len() as i64);
-        }
-        if self.app.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.app.idle.notify_waiters();
-        }
-    }
-}
-
 impl AppInner {
-    /// Claim `secret` for a rotation with id `rid` (refused if one runs or waits in this
-    /// process).
-    pub fn claim(
-        self: &Arc<Self>,
-        secret: &SecretId,
-        rid: &RotationId,
-    ) -> Result<Claim, NotStarted> {
-        if !self.secrets.contains_key(secret) {
+    /// Assemble the daemon's state over an opened runtime.
+    pub(crate) fn new(
+        runtime: Runtime,
+        settings: ServerConfig,
+        metrics: Arc<Metrics>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
+        let mut secrets = HashMap::new();
+        let mut order = Vec::new();
+        for entry in &runtime.config().secrets {
+            if let Some(binding) = runtime.binding(&entry.id) {
+                order.push(entry.id.clone());
+                secrets.insert(
+                    entry.id.clone(),
+                    Secret {
+                        binding: binding.clone(),
+                        store: entry.store.clone(),
+                    },
+                );
+            }
+        }
+        Self {
+            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            runtime,
+            secrets,
+            order,
+            settings,
+            metrics,
+            notifier,
+            results: Mutex::default(),
+            emergencies: AtomicUsize::new(0),
+            quarantined: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The engine (claims, rotations, recovery).
+    pub(crate) fn engine(&self) -> &Engine {
+        self.runtime.engine()
+    }
+    /// The runtime.
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+    /// The state store.
+    pub(crate) fn state(&self) -> &Arc<dyn StateStore> {
+        self.runtime.state()
+    }
+    /// The audit sink.
+    pub(crate) fn audit(&self) -> &Arc<dyn AuditSink> {
+        self.runtime.audit()
+    }
+    /// A configured secret.
+    pub(crate) fn secret(&self, id: &SecretId) -> Option<&Secret> {
+        self.secrets.get(id)
+    }
+    /// Whether `id` is configured.
+    pub(crate) fn knows(&self, id: &SecretId) -> bool {
+        self.secrets.contains_key(id)
+    }
+    /// Secret ids in config order.
+    pub(crate) fn order(&self) -> &[SecretId] {
+        &self.order
+    }
+    /// Server settings.
+    pub(crate) fn settings(&self) -> &ServerConfig {
+        &self.settings
+    }
+    /// Accepted tokens.
+    pub(crate) fn tokens(&self) -> &[ApiToken] {
+        &self.settings.tokens
+    }
+    /// Prometheus metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// Webhooks.
+    pub(crate) fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+    /// Permits shared by scheduled, API and emergency rotations.
+    pub(crate) fn permits(&self) -> &Arc<Semaphore> {
+        &self.permits
+    }
+    /// Whether scheduled work must wait: emergencies pending, or shutdown begun.
+    pub(crate) fn holds_scheduled_work(&self) -> bool {
+        self.emergencies.load(Ordering::SeqCst) > 0 || self.is_stopping()
+    }
+    /// Whether shutdown began.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+    /// Begin shutdown: nothing new starts.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+    /// Count one pending emergency until the guard drops (scheduled work waits meanwhile).
+    pub(crate) fn emergency_pending(self: &Arc<Self>) -> EmergencyPending {
+        self.emergencies.fetch_add(1, Ordering::SeqCst);
+        EmergencyPending(self.clone())
+    }
+
+    /// Claim `secret` for a rotation with id `rid` in the engine's registry (refused if one
+    /// runs or waits in this process).
+    pub(crate) fn claim(&self, secret: &SecretId, rid: &RotationId) -> Result<Claim, NotStarted> {
+        if !self.knows(secret) {
             return Err(NotStarted::Unknown);
         }
-        let mut running = lock(&self.running);
-        if let Some(other) = running.get(secret) {
-            return Err(NotStarted::Running(other.clone()));
-        }
-        running.insert(secret.clone(), rid.clone());
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        self.metrics.set_in_progress(running.len() as i64);
-        Ok(Claim {
-            app: self.clone(),
-            secret: secret.clone(),
-        })
+        let claim = self
+            .engine()
+            .claim(secret, rid.clone())
+            .map_err(NotStarted::Running)?;
+        self.metrics
+            .set_in_progress(self.engine().running_count() as i64);
+        Ok(claim)
     }
 
     /// The rotation running (or waiting for a permit) for `secret`, if any.
-    pub fn running(&self, secret: &SecretId) -> Option<RotationId> {
-        lock(&self.running).get(secret).cloned()
+    pub(crate) fn running(&self, secret: &SecretId) -> Option<RotationId> {
+        self.engine().running(secret)
     }
 
     /// Whether `rid` was accepted and has not finished yet.
-    pub fn is_running(&self, rid: &RotationId) -> Option<SecretId> {
-        lock(&self.running)
-            .iter()
-            .find(|(_, r)| *r == rid)
-            .map(|(s, _)| s.clone())
+    pub(crate) fn is_running(&self, rid: &RotationId) -> Option<SecretId> {
+        self.engine().running_secret(rid)
     }
 
     /// A kept result.
-    pub fn result(&self, rid: &RotationId) -> Option<RotationResult> {
+    pub(crate) fn result(&self, rid: &RotationId) -> Option<RotationResult> {
         lock(&self.results)
             .iter()
             .rev()
@@ -160,43 +196,28 @@ impl AppInner {
             .cloned()
     }
 
-    /// Run a claimed rotation to its end (`scheduled`: only if still due, see
-    /// `Engine::rotate_if_due`). `permit`: one already taken (the scheduler takes it before it
-    /// claims, so nothing waits while holding a claim); otherwise one is waited for. Nothing
+    /// Run a claimed rotation (API or emergency) to its end: waits for a permit; nothing
     /// starts once shutdown began. The claim is released at the end, whatever happens.
-    pub async fn run(
-        &self,
-        claim: Claim,
-        request: RotateRequest,
-        scheduled: bool,
-        permit: Option<OwnedSemaphorePermit>,
-    ) -> Option<RotationResult> {
+    pub(crate) async fn run(&self, claim: Claim, request: RotateRequest) -> Option<RotationResult> {
         let entry = &self.secrets[claim.secret()];
         let result = {
-            let _permit = match permit {
-                Some(p) => p,
-                None => self.permits.clone().acquire_owned().await.ok()?,
-            };
-            if self.stopping.load(Ordering::SeqCst) {
+            let _permit = self.permits.clone().acquire_owned().await.ok()?;
+            if self.is_stopping() {
                 return None;
             }
-            if scheduled {
-                self.engine
-                    .rotate_if_due(&entry.binding, entry.timing.clone())
-                    .await
-            } else {
-                Some(self.engine.rotate(&entry.binding, request).await)
-            }
+            self.engine()
+                .rotate_claimed(claim, &entry.binding, request)
+                .await
         };
-        drop(claim);
-        if let Some(r) = &result {
-            self.finished(entry, r).await;
-        }
-        result
+        self.finished(&entry.binding, &result).await;
+        Some(result)
     }
 
-    async fn finished(&self, entry: &Secret, r: &RotationResult) {
-        self.metrics.record(r, entry.binding.store.kind());
+    /// Metrics, the kept result, notifications and the quarantine gauge of a finished rotation.
+    pub(crate) async fn finished(&self, binding: &SecretBinding, r: &RotationResult) {
+        self.metrics
+            .set_in_progress(self.engine().running_count() as i64);
+        self.metrics.record(r, binding.store.kind());
         {
             let mut results = lock(&self.results);
             results.push_back(r.clone());
@@ -204,7 +225,7 @@ impl AppInner {
                 results.pop_front();
             }
         }
-        let flags = entry.binding.policy.notify();
+        let flags = binding.policy.notify();
         let wanted = match r.status {
             RotationStatus::Success => flags.on_success,
             RotationStatus::RolledBack => flags.on_rollback,
@@ -213,7 +234,7 @@ impl AppInner {
         if wanted && let Some(event) = Event::from_result(r) {
             self.notifier.notify(event);
         }
-        match self.state.schedule(&r.secret).await {
+        match self.state().schedule(&r.secret).await {
             Ok(Some(s)) => {
                 let was = lock(&self.quarantined).contains(&s.secret);
                 self.note_schedule(&s);
@@ -242,7 +263,7 @@ impl AppInner {
     }
 
     /// Keep the next-due and quarantined gauges in step with a schedule just read or written.
-    pub fn note_schedule(&self, s: &ScheduleRecord) {
+    pub(crate) fn note_schedule(&self, s: &ScheduleRecord) {
         self.metrics.set_next_due(&s.secret, s.next_rotation);
         let mut q = lock(&self.quarantined);
         if s.quarantined {
@@ -253,17 +274,26 @@ impl AppInner {
         self.metrics.set_quarantined(q.len() as i64);
     }
 
-    /// Wait until no rotation is in flight, at most `within`; returns whether idle.
-    pub async fn drain(&self, within: std::time::Duration) -> bool {
-        let wait = async {
-            loop {
-                let idle = self.idle.notified();
-                if self.in_flight.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        tokio::time::timeout(within, wait).await.is_ok()
+    /// Wait until no rotation is claimed, at most `within`; returns whether idle.
+    pub(crate) async fn drain(&self, within: std::time::Duration) -> bool {
+        self.engine().drain(within).await
+    }
+}
+
+/// Counts one pending emergency for as long as it lives.
+pub(crate) struct EmergencyPending(App);
+
+impl Drop for EmergencyPending {
+    fn drop(&mut self) {
+        self.0.emergencies.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Scheduled rotations end here too.
+#[async_trait]
+impl PassObserver for AppInner {
+    async fn finished(&self, binding: &SecretBinding, result: &RotationResult) {
+        tracing::info!(secret = %result.secret, rotation = %result.rotation_id, status = result.status.as_str(), "scheduled rotation finished");
+        AppInner::finished(self, binding, result).await;
     }
 }

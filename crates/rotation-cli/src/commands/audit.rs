@@ -15,10 +15,10 @@ struct AuditCheck {
 }
 
 /// Run `audit verify`.
-pub fn verify(ctx: &Context) -> Result<u8, CliError> {
+pub async fn verify(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let path = cfg.audit_path.display().to_string();
-    let check = match ctx.audit_events(&cfg) {
+    let check = match ctx.audit_events(&cfg).await {
         Ok(events) => AuditCheck {
             path,
             valid: true,

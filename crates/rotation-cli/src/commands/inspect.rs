@@ -1,7 +1,7 @@
 //! Read-only views: `status`, `stats` and `history`.
 
 use chrono::{DateTime, Utc};
-use rotation_core::{AuditAction, AuditEvent, RotationStatus, StateStore, Statistics, VersionInfo};
+use rotation_core::{AuditAction, AuditEvent, RotationStatus, StateStore, VersionInfo};
 use serde::Serialize;
 
 use crate::app::Context;
@@ -132,30 +132,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> Result<u8, CliError> {
         let event = AuditEvent::new(Utc::now(), AuditAction::StatsReset);
         rotation_core::AuditSink::record(&*sink, &event).await?;
     }
-    let counts = state.counts().await?;
-    let now = Utc::now();
-    let (mut active, mut running) = (0, 0);
-    for entry in &cfg.secrets {
-        if state
-            .schedule(&entry.id)
-            .await?
-            .is_some_and(|r| r.enabled && !r.paused && !r.quarantined && r.next_rotation.is_some())
-        {
-            active += 1;
-        }
-        if state
-            .lease(&entry.id)
-            .await?
-            .is_some_and(|l| l.expires_at > now)
-        {
-            running += 1;
-        }
-    }
-    let stats = Statistics::new(counts.successful, counts.failed, counts.rollbacks).with_schedules(
-        active,
-        cfg.secrets.len() as u64,
-        running,
-    );
+    let stats = rotation_runtime::statistics(&cfg, state).await?;
     emit(ctx.output(), &stats, |s| {
         println!("total_rotations      {}", s.total_rotations);
         println!("successful_rotations {}", s.successful_rotations);
@@ -184,7 +161,8 @@ pub async fn history(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let binding = cfg.bind_one(entry, rotation_config::Access::ReadOnly)?;
     let versions = binding.store.list_versions(&binding.path).await?;
     let events: Vec<AuditEvent> = ctx
-        .audit_events(&cfg)?
+        .audit_events(&cfg)
+        .await?
         .into_iter()
         .filter(|e| e.secret.as_ref() == Some(&entry.id))
         .collect();

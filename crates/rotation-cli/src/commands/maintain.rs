@@ -20,10 +20,8 @@ struct Verified {
 /// `rotation verify <ID>`.
 pub async fn verify(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
-    let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry, Access::ReadOnly)?;
-    let (engine, _) = ctx.engine(&cfg).await?;
-    let out = match engine.verify_current(&binding).await {
+    let (rt, binding) = ctx.runtime_for(cfg, &args.id, Access::ReadOnly).await?;
+    let out = match rt.engine().verify_current(&binding).await {
         Ok(v) => Verified {
             secret: args.id,
             version: Some(v.to_string()),
@@ -52,10 +50,8 @@ pub async fn verify(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
 /// `rotation rollback <ID>`.
 pub async fn rollback(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
-    let entry = ctx.select(&cfg, std::slice::from_ref(&args.id))?[0];
-    let binding = cfg.bind_one(entry, Access::ReadWrite)?;
-    let (engine, _) = ctx.engine(&cfg).await?;
-    let outcome = engine.rollback(&binding).await?;
+    let (rt, binding) = ctx.runtime_for(cfg, &args.id, Access::ReadWrite).await?;
+    let outcome = rt.engine().rollback(&binding).await?;
     emit(ctx.output(), &outcome, |o| {
         println!(
             "ok     {} rolled back: version {} -> {}{}",

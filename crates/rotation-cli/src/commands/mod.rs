@@ -24,7 +24,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::History(args) => inspect::history(&ctx, args).await,
         Command::Verify(args) => maintain::verify(&ctx, args).await,
         Command::Rollback(args) => maintain::rollback(&ctx, args).await,
-        Command::Audit(AuditCommand::Verify) => audit::verify(&ctx),
+        Command::Audit(AuditCommand::Verify) => audit::verify(&ctx).await,
         Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx).await,
         Command::Run(args) => run::run(&ctx, args).await,
         Command::Recover => run::recover(&ctx).await,

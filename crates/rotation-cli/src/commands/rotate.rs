@@ -11,6 +11,7 @@ use crate::cli::{OutputFormat, RotateArgs};
 use crate::exit::{CliError, FAILED, OK, USAGE};
 use crate::output::{emit, opt};
 use rotation_config::{Resolved, SecretEntry};
+use rotation_runtime::Bind;
 
 /// Run `rotate`.
 pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
@@ -34,28 +35,32 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     } else {
         None
     };
-    let bindings = cfg.bind()?;
+    let ids: Vec<_> = entries.iter().map(|e| e.id.clone()).collect();
+    let rt = ctx
+        .runtime(
+            cfg,
+            Bind::Only(ids.clone(), rotation_config::Access::ReadWrite),
+        )
+        .await?;
+    let bindings = rt.bindings();
     if let Some(v) = &value {
-        check_supplied_value(v, &bindings[&entries[0].id])?;
+        check_supplied_value(v, &bindings[&ids[0]])?;
     }
-    let (engine, _) = ctx.engine(&cfg).await?;
+    let engine = rt.engine();
 
-    let bar = (ctx.output() == OutputFormat::Text
-        && entries.len() > 1
-        && std::io::stdout().is_terminal())
-    .then(|| progress(entries.len() as u64));
-    let mut results = Vec::with_capacity(entries.len());
+    let bar = (ctx.output() == OutputFormat::Text && ids.len() > 1 && std::io::stdout().is_terminal())
+        .then(|| progress(ids.len() as u64));
+    let mut results = Vec::with_capacity(ids.len());
     let mut value = value;
-    for entry in &entries {
+    for id in &ids {
         if let Some(bar) = &bar {
-            bar.set_message(entry.id.to_string());
+            bar.set_message(id.to_string());
         }
         let request = RotateRequest {
             value: value.take(),
-            timing: Some(entry.timing.clone()),
             ..Default::default()
         };
-        results.push(engine.rotate(&bindings[&entry.id], request).await);
+        results.push(engine.rotate(&bindings[id], request).await);
         if let Some(bar) = &bar {
             bar.inc(1);
         }

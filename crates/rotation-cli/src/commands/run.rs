@@ -1,31 +1,21 @@
 //! `rotation run [--watch]` and `rotation recover`.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use rotation_core::{
-    Engine, RecoveryAction, RecoveryReport, RotationResult, SecretBinding, SecretId, StateStore,
-    Timing,
-};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use rotation_core::{RecoveryAction, RecoveryReport, RotationResult, Scheduler};
+use rotation_runtime::Bind;
 
 use crate::app::Context;
 use crate::cli::{OutputFormat, RunArgs};
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::emit;
 
-/// Most schedules taken from the state store in one pass.
-const BATCH: usize = 10_000;
-
 /// `rotation recover`.
 pub async fn recover(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
-    let bindings = cfg.bind()?;
-    let (engine, _) = ctx.engine(&cfg).await?;
-    let reports = engine.recover(&bindings).await?;
+    let rt = ctx.runtime(cfg, Bind::All).await?;
+    let reports = rt.engine().recover(rt.bindings()).await?;
     emit(ctx.output(), &reports, |rs| print_reports(rs, true));
     Ok(
         if reports.iter().any(|r| r.action == RecoveryAction::Failed) {
@@ -55,16 +45,15 @@ fn print_reports(reports: &[RecoveryReport], say_nothing: bool) {
     }
 }
 
-/// `rotation run [--watch]`.
+/// `rotation run [--watch]`: the core scheduler pass ([`rotation_core::Scheduler`]), once or
+/// every tick.
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
-    let bindings = cfg.bind()?;
-    let (engine, state) = ctx.engine(&cfg).await?;
-    let timings: HashMap<SecretId, Arc<Timing>> = cfg
-        .secrets
-        .iter()
-        .map(|e| (e.id.clone(), e.timing.clone()))
-        .collect();
+    let rt = ctx.runtime(cfg, Bind::All).await?;
+    let scheduler = rt
+        .scheduler()
+        .concurrency(usize::from(args.concurrency))
+        .build();
     let mut all_ok = true;
     let mut first = true;
     loop {
@@ -72,12 +61,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
         // retried at the next tick instead of ending the daemon. The first pass also looks for
         // orphaned pending values in every store; later ticks resolve what the journal still
         // shows unfinished (a rotation skipped because its dead holder's lease was live).
-        let recovery = if std::mem::take(&mut first) {
-            engine.recover(&bindings).await
-        } else {
-            engine.recover_interrupted(&bindings).await
-        };
-        match recovery {
+        match scheduler.recover(std::mem::take(&mut first)).await {
             Ok(recovered) => {
                 all_ok &= !recovered.iter().any(|r| r.action == RecoveryAction::Failed);
                 if ctx.output() == OutputFormat::Text {
@@ -96,15 +80,14 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
                 }
             }
         }
-        let results = match pass(ctx, &engine, &*state, &bindings, &timings, args.concurrency).await
-        {
+        let results = match pass(ctx, &scheduler, args.watch).await {
             Ok(results) => results,
             Err(err) if args.watch => {
                 all_ok = false;
-                tracing::error!(error = %err.message, "scheduler pass failed");
+                tracing::error!(error = %err, "scheduler pass failed");
                 Vec::new()
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         };
         all_ok &= results.iter().all(|r| r.success);
         if !args.watch {
@@ -144,65 +127,25 @@ async fn shutdown() {
     }
 }
 
-/// One pass: rotate every due secret, at most `concurrency` at a time.
+/// Rotate every due secret (with a progress bar on a terminal): passes until nothing more is
+/// due, or one pass with `--watch` (the next tick takes the rest).
 async fn pass(
     ctx: &Context,
-    engine: &Engine,
-    state: &dyn StateStore,
-    bindings: &HashMap<SecretId, SecretBinding>,
-    timings: &HashMap<SecretId, Arc<Timing>>,
-    concurrency: u16,
-) -> Result<Vec<RotationResult>, CliError> {
-    let due = state.due_schedules(chrono::Utc::now(), BATCH).await?;
-    let bar =
-        (ctx.output() == OutputFormat::Text && due.len() > 1 && std::io::stdout().is_terminal())
-            .then(|| ProgressBar::new(due.len() as u64));
-    let permits = Arc::new(Semaphore::new(usize::from(concurrency)));
-    let mut tasks = JoinSet::new();
-    for record in due {
-        let (Some(binding), Some(timing)) =
-            (bindings.get(&record.secret), timings.get(&record.secret))
-        else {
-            match state.delete_schedule(&record.secret).await {
-                Ok(_) => {
-                    tracing::info!(secret = %record.secret, "schedule of a secret no longer configured removed")
-                }
-                Err(err) => {
-                    tracing::warn!(secret = %record.secret, error = %err, "cannot remove an orphaned schedule")
-                }
-            }
-            continue;
-        };
-        let (engine, binding, timing, permits) = (
-            engine.clone(),
-            binding.clone(),
-            timing.clone(),
-            permits.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            engine.rotate_if_due(&binding, timing).await
-        });
+    scheduler: &Scheduler,
+    watch: bool,
+) -> rotation_core::Result<Vec<RotationResult>> {
+    let show = ctx.output() == OutputFormat::Text && std::io::stdout().is_terminal();
+    if watch {
+        let pass = scheduler.pass().await?;
+        let bar = (show && pass.started() > 1).then(|| ProgressBar::new(pass.started() as u64));
+        let results = pass.finish(|_| bar.iter().for_each(|b| b.inc(1))).await;
+        bar.iter().for_each(ProgressBar::finish_and_clear);
+        return results;
     }
-    // Drain every task even if one failed: dropping the set would abort rotations mid-step.
-    let mut results = Vec::new();
-    let mut panicked = None;
-    while let Some(joined) = tasks.join_next().await {
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-        match joined {
-            Ok(Some(result)) => results.push(result),
-            Ok(None) => {}
-            Err(e) => panicked = Some(e),
-        }
-    }
-    if let Some(e) = panicked {
-        return Err(CliError::failed(format!("a rotation task failed: {e}")));
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    results.sort_by(|a, b| a.secret.cmp(&b.secret));
-    Ok(results)
+    let bar = show.then(ProgressBar::no_length);
+    let results = scheduler
+        .run_due(|_| bar.iter().for_each(|b| b.inc(1)))
+        .await;
+    bar.iter().for_each(ProgressBar::finish_and_clear);
+    results
 }

@@ -1,6 +1,6 @@
 //! `rotation schedule list|enable|disable|pause|resume`.
 
-use rotation_core::{ScheduleRecord, StateStore};
+use rotation_core::ScheduleChange;
 
 use crate::app::Context;
 use crate::cli::ScheduleCommand;
@@ -11,7 +11,7 @@ use crate::output::{emit, opt};
 pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let state = ctx.reconciled_state(&cfg).await?;
-    let (id, change): (&str, fn(&mut ScheduleRecord)) = match &cmd {
+    let (id, change): (&str, ScheduleChange) = match &cmd {
         ScheduleCommand::List => {
             let mut list = Vec::new();
             for entry in &cfg.secrets {
@@ -38,22 +38,17 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
             });
             return Ok(OK);
         }
-        ScheduleCommand::Enable(a) => (&a.id, |r| r.enabled = true),
-        ScheduleCommand::Disable(a) => (&a.id, |r| r.enabled = false),
-        ScheduleCommand::Pause(a) => (&a.id, |r| r.paused = true),
-        ScheduleCommand::Resume(a) => (&a.id, |r| {
-            r.paused = false;
-            r.quarantined = false;
-            r.consecutive_failures = 0;
-        }),
+        ScheduleCommand::Enable(a) => (&a.id, ScheduleChange::Enable),
+        ScheduleCommand::Disable(a) => (&a.id, ScheduleChange::Disable),
+        ScheduleCommand::Pause(a) => (&a.id, ScheduleChange::Pause),
+        ScheduleCommand::Resume(a) => (&a.id, ScheduleChange::Resume),
     };
     let entry = ctx.select(&cfg, &[id.to_owned()])?[0];
-    let mut record = state
-        .schedule(&entry.id)
+    // One atomic update: a rotation finishing meanwhile cannot undo it.
+    let record = state
+        .update_schedule(&entry.id, &change)
         .await?
         .ok_or_else(|| CliError::failed(format!("no schedule for {id}")))?;
-    change(&mut record);
-    state.put_schedule(&record).await?;
     emit(ctx.output(), &record, |r| {
         println!("ok     {} is {}", r.secret, r.state_word())
     });

@@ -3,7 +3,6 @@
 //! compromise nor above low severity are recorded, not acted on.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Extension;
@@ -142,7 +141,7 @@ pub async fn emergency(
         ));
     }
     let ids: Vec<SecretId> = req.secret_ids.iter().map(SecretId::new).collect();
-    if let Some(unknown) = ids.iter().find(|id| !app.secrets.contains_key(*id)) {
+    if let Some(unknown) = ids.iter().find(|id| !app.knows(*id)) {
         return Err(ApiError::not_found(format!("secret {unknown}")));
     }
     let acted = req.indicator.is_compromise() || req.severity > Severity::Low;
@@ -159,13 +158,13 @@ pub async fn emergency(
         }
     );
     tracing::warn!(indicator = req.indicator.as_str(), acted, caller = %caller.name, "emergency reported");
-    app.metrics.emergency(req.indicator.as_str());
+    app.metrics().emergency(req.indicator.as_str());
     let mut audit = AuditEvent::new(chrono::Utc::now(), AuditAction::Emergency);
     audit.error = Some(summary.clone());
-    if let Err(e) = app.audit.record(&audit).await {
+    if let Err(e) = app.audit().record(&audit).await {
         return Err(ApiError::internal(e));
     }
-    app.notifier.notify(Event {
+    app.notifier().notify(Event {
         kind: EventKind::Emergency,
         secret: None,
         rotation_id: None,
@@ -185,7 +184,7 @@ pub async fn emergency(
     }
     // Scheduled passes do not start new work while this is pending; the guard lives in the
     // detached tasks, because the request timeout may drop this future before they end.
-    let hold = Arc::new(Pending::new(&app));
+    let hold = Arc::new(app.emergency_pending());
     let mut seen = std::collections::HashSet::new();
     let mut tasks = Vec::new();
     for id in ids.into_iter().filter(|id| seen.insert(id.clone())) {
@@ -203,7 +202,7 @@ pub async fn emergency(
     // Answer before the request timeout does; what is not done yet is reported as running.
     let deadline = tokio::time::Instant::now()
         + app
-            .settings
+            .settings()
             .request_timeout
             .saturating_sub(Duration::from_secs(1));
     let mut results = Vec::new();
@@ -268,7 +267,7 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
     };
     // Revocation is a journaled step of the rotation itself (after verification): a crash
     // between the rotation and the revocation is finished by recovery, exactly once.
-    let target = app.secrets[&id].binding.target.clone();
+    let target = app.secret(&id).expect("known").binding.target.clone();
     let cannot_revoke = match &target {
         None => Some("the secret has no target".to_owned()),
         Some(t) if !t.can_revoke() => Some(format!(
@@ -280,11 +279,10 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
     let request = RotateRequest {
         rotation_id: Some(rid.clone()),
         strategy: Some(RotationStrategy::Immediate),
-        timing: Some(app.secrets[&id].timing.clone()),
         revoke_old: cannot_revoke.is_none(),
         ..Default::default()
     };
-    let Some(r) = app.run(claim, request, false, None).await else {
+    let Some(r) = app.run(claim, request).await else {
         return outcome(
             &id,
             Some(&rid),
@@ -314,21 +312,5 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
         error: r.error.clone(),
         revoked: revoke_error.is_none(),
         revoke_error,
-    }
-}
-
-/// Counts one pending emergency for as long as it lives.
-struct Pending(App);
-
-impl Pending {
-    fn new(app: &App) -> Self {
-        app.emergencies.fetch_add(1, Ordering::SeqCst);
-        Self(app.clone())
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.0.emergencies.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -156,10 +156,10 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(fallback)
-        .layer(DefaultBodyLimit::max(app.settings.body_limit))
+        .layer(DefaultBodyLimit::max(app.settings().body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            app.settings.request_timeout,
+            app.settings().request_timeout,
         ))
         // Outside the timeout, so that its empty 408 is turned into JSON too.
         .layer(middleware::map_response(json_errors))

@@ -37,14 +37,16 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let mut problems = Vec::new();
     let probe = Duration::from_secs(5);
-    match tokio::time::timeout(probe, app.state.counts()).await {
+    match tokio::time::timeout(probe, app.state().counts()).await {
         Ok(Ok(_)) => {}
         _ => problems.push("state database".to_owned()),
     }
     // One secret per store: reachable means the store answered, whatever the secret's state.
     let mut seen = HashSet::new();
-    for id in &app.order {
-        let s = &app.secrets[id];
+    for id in app.order() {
+        let Some(s) = app.secret(id) else {
+            continue;
+        };
         if !seen.insert(s.store.clone()) {
             continue;
         }
@@ -86,7 +88,7 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, crate::metrics::Metrics::CONTENT_TYPE)],
-        app.metrics.render(),
+        app.metrics().render(),
     )
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use rotation_core::{RotationId, Statistics};
+use rotation_core::RotationId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -47,7 +47,7 @@ pub async fn one(
             result: Some(r),
         }));
     }
-    let Some(state) = app.state.rotation(&rid).await? else {
+    let Some(state) = app.state().rotation(&rid).await? else {
         // Accepted, still waiting for a permit or its lease: not journaled yet.
         let secret = app
             .is_running(&rid)
@@ -102,24 +102,7 @@ pub struct StatsView {
     responses((status = 200, body = StatsView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stats(State(app): State<App>) -> Result<Json<StatsView>, ApiError> {
-    let counts = app.state.counts().await?;
-    let mut active = 0;
-    for s in app.state.schedules().await? {
-        if app.secrets.contains_key(&s.secret)
-            && s.enabled
-            && !s.paused
-            && !s.quarantined
-            && s.next_rotation.is_some()
-        {
-            active += 1;
-        }
-    }
-    let running = app.running.lock().map(|r| r.len()).unwrap_or_default() as u64;
-    let s = Statistics::new(counts.successful, counts.failed, counts.rollbacks).with_schedules(
-        active,
-        app.secrets.len() as u64,
-        running,
-    );
+    let s = app.runtime().statistics().await?;
     Ok(Json(StatsView {
         total_rotations: s.total_rotations,
         successful_rotations: s.successful_rotations,

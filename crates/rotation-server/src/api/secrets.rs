@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rotation_config::Role;
-use rotation_core::{RotateRequest, RotationId, ScheduleRecord, SecretId};
+use rotation_core::{RotateRequest, RotationId, ScheduleChange, ScheduleRecord, SecretId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -77,10 +77,9 @@ fn schedule_view(r: &ScheduleRecord) -> ScheduleView {
 
 async fn view(app: &App, id: &SecretId) -> Result<SecretView, ApiError> {
     let s = app
-        .secrets
-        .get(id)
+        .secret(id)
         .ok_or_else(|| ApiError::not_found(format!("secret {id}")))?;
-    let schedule = app.state.schedule(id).await?;
+    let schedule = app.state().schedule(id).await?;
     Ok(SecretView {
         id: id.to_string(),
         store: s.store.clone(),
@@ -102,8 +101,8 @@ fn secret_id(raw: &str) -> SecretId {
     responses((status = 200, body = [SecretView]), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<App>) -> Result<Json<Vec<SecretView>>, ApiError> {
-    let mut out = Vec::with_capacity(app.order.len());
-    for id in &app.order {
+    let mut out = Vec::with_capacity(app.order().len());
+    for id in app.order() {
         out.push(view(&app, id).await?);
     }
     Ok(Json(out))
@@ -160,27 +159,26 @@ pub async fn rotate(
     let rid = RotationId::generate();
     let claim = app.claim(&secret, &rid).map_err(|e| match e {
         NotStarted::Unknown => ApiError::not_found(format!("secret {id}")),
-        NotStarted::Running(_) => ApiError::new(
+        NotStarted::Running(running) => ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
-            format!("a rotation of {id} is running"),
+            format!("a rotation of {id} is running (rotation {running})"),
         ),
     })?;
     tracing::info!(secret = %secret, rotation = %rid, caller = %caller.name, "rotation requested");
     let request = RotateRequest {
         rotation_id: Some(rid.clone()),
-        timing: Some(app.secrets[&secret].timing.clone()),
         ..Default::default()
     };
     let task = {
         let app = app.clone();
         // Detached: a client that goes away does not abort a rotation mid-step.
-        tokio::spawn(async move { app.run(claim, request, false, None).await })
+        tokio::spawn(async move { app.run(claim, request).await })
     };
     if q.wait {
         // Answer before the request timeout does: a 408 would lose the rotation id.
         let bound = app
-            .settings
+            .settings()
             .request_timeout
             .saturating_sub(std::time::Duration::from_secs(1));
         if let Ok(joined) = tokio::time::timeout(bound, task).await {
@@ -209,17 +207,10 @@ pub async fn history(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<rotation_core::AuditEvent>>, ApiError> {
     let secret = secret_id(&id);
-    if !app.secrets.contains_key(&secret) {
+    if !app.knows(&secret) {
         return Err(ApiError::not_found(format!("secret {id}")));
     }
-    if !app.audit_path.exists() {
-        return Ok(Json(Vec::new()));
-    }
-    let path = app.audit_path.clone();
-    let events = tokio::task::spawn_blocking(move || rotation_file::JsonlAuditSink::verify_path(&path))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
+    let events = app.audit().verify().await.map_err(|e| {
             tracing::error!(error = %e, "audit log verification failed");
             ApiError::unavailable("the audit log failed verification (see the server log)")
         })?;
@@ -259,32 +250,19 @@ pub async fn schedule(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     require(&caller, Role::Operator)?;
-    let change: fn(&mut ScheduleRecord) = match action.as_str() {
-        "enable" => |r| r.enabled = true,
-        "disable" => |r| r.enabled = false,
-        "pause" => |r| r.paused = true,
-        "resume" => |r| {
-            r.paused = false;
-            r.quarantined = false;
-            r.consecutive_failures = 0;
-        },
-        _ => {
-            return Err(ApiError::bad_request(
-                "action must be enable, disable, pause or resume",
-            ));
-        }
-    };
+    let change = ScheduleChange::parse(&action).ok_or_else(|| {
+        ApiError::bad_request("action must be enable, disable, pause or resume")
+    })?;
     let secret = secret_id(&id);
-    if !app.secrets.contains_key(&secret) {
+    if !app.knows(&secret) {
         return Err(ApiError::not_found(format!("secret {id}")));
     }
-    let mut record = app
-        .state
-        .schedule(&secret)
+    // One atomic update: a rotation finishing meanwhile cannot undo it.
+    let record = app
+        .state()
+        .update_schedule(&secret, &change)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("schedule of {id}")))?;
-    change(&mut record);
-    app.state.put_schedule(&record).await?;
     tracing::info!(secret = %secret, action, caller = %caller.name, "schedule changed");
     app.note_schedule(&record);
     Ok(Json(schedule_view(&record)))
