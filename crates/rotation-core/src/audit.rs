@@ -106,6 +106,7 @@ impl AuditEvent {
 /// - Records from concurrent callers, also in other processes, are totally ordered.
 /// - An error is returned, never swallowed; the engine treats an audit failure before a step as
 ///   a reason not to take the step.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait AuditSink: Send + Sync + fmt::Debug {
     /// Persist one record.

@@ -17,6 +17,7 @@ use crate::machine::RotationState;
 ///   more with the final state. It returns only when the record is durable.
 /// - An error stops the rotation before the step (the engine never acts without a record).
 /// - States carry ids and versions only; a journal never sees a secret value.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Journal: Send + Sync + fmt::Debug {
     /// Persist `state`.

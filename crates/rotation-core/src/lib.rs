@@ -4,6 +4,9 @@
 //! implements ([`SecretStore`], [`Verifier`], [`Target`], [`AuditSink`], [`Journal`], [`Clock`]),
 //! the rotation state machine ([`machine`]) and its async driver ([`Engine`]). It performs no
 //! network or file I/O of its own: everything that touches the outside world sits behind a trait.
+//!
+//! Feature `mock`: the `mock` module holds mockall mocks of those traits for crates that
+//! embed the engine and assert its exact calls; stores are still tested against real services.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -17,6 +20,8 @@ pub mod journal;
 pub mod machine;
 pub mod memory;
 pub mod memory_state;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod policy;
 pub mod result;
 pub mod schedule;

@@ -25,6 +25,7 @@ pub struct VerifyContext {
 ///   was rejected) or [`ErrorKind::Temporary`](crate::ErrorKind::Temporary) (could not tell).
 /// - The value must not reach argv, logs or the error message.
 /// - Must be side-effect free: the engine may run it more than once.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Verifier: Send + Sync + fmt::Debug {
     /// The configured name (for results and audit).
@@ -41,6 +42,7 @@ pub trait Verifier: Send + Sync + fmt::Debug {
 /// - Failures are [`ErrorKind::Target`](crate::ErrorKind::Target) or
 ///   [`ErrorKind::Temporary`](crate::ErrorKind::Temporary); the value never reaches argv, logs or
 ///   the error message.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Target: Send + Sync + fmt::Debug {
     /// The configured name.
