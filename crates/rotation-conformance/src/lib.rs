@@ -9,17 +9,32 @@
 //!
 //! where the expression yields a [`StoreFixture`] (it owns whatever keeps the store alive, such
 //! as a temporary directory or a server handle). Every case uses its own secret paths, so one
-//! store instance may serve all of them.
+//! store instance may serve all of them. Among the store cases, `errors_never_contain_the_value`
+//! drives the store through every fault the suite can cause ([`store_faults`]) with values
+//! carrying a random marker and checks each error with a [`leak::Probe`].
 //!
 //! A [`StateStore`] backend runs [`state_cases`] likewise with
 //! `rotation_conformance::state_conformance_tests!(make)`, where `make` yields a [`StateFixture`].
+//!
+//! An [`AuditSink`](rotation_core::AuditSink) backend runs [`audit_cases`] (append and verify,
+//! the chain across instances and concurrent appenders, detection of edited, deleted,
+//! reordered and truncated records, interrupted appends) with
+//! `rotation_conformance::audit_conformance_tests!(make)`, where `make` yields a fresh
+//! [`AuditHarness`] (an empty trail, plus the means to tamper with it) for each case. The
+//! expressions of all three macros are evaluated inside the async test, so they may `.await`.
 #![forbid(unsafe_code)]
 
+pub mod audit_cases;
+pub mod audit_harness;
 pub mod crash_cases;
 pub mod engine_cases;
+pub mod leak;
 pub mod state_cases;
 pub mod store_cases;
+pub mod store_faults;
 pub mod support;
+
+pub use audit_harness::{AuditHarness, Crash, Tamper};
 
 use std::sync::Arc;
 
@@ -65,7 +80,7 @@ macro_rules! conformance_tests {
             promote_without_pending_is_not_found, discard_is_idempotent, restore_is_cas_and_byte_identical,
             list_versions_reports_states, missing_secret_is_not_found, large_and_unicode_values,
             read_version_returns_pending_and_committed, write_current_is_idempotent_per_rotation_id,
-            restore_is_an_undo);
+            restore_is_an_undo, errors_never_contain_the_value);
         $crate::conformance_tests!(@engine $make;
             staged_success, immediate_success, custom_value, verification_failure_rolls_back,
             staged_failure_without_auto_rollback_is_failed, immediate_failure_without_auto_rollback_is_failed,
@@ -143,6 +158,34 @@ macro_rules! state_conformance_tests {
                     let fixture = $make;
                     let state = $crate::StateFixture::state(&fixture);
                     $crate::state_cases::$case(&*state).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Generate one `#[tokio::test]` per [`audit_cases`] case for the [`AuditHarness`] expression
+/// `$make` (evaluated once per case: each case needs an empty trail). The calling crate needs
+/// `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! audit_conformance_tests {
+    ($make:expr) => {
+        $crate::audit_conformance_tests!(@cases $make;
+            empty_trail_verifies_to_empty, appended_events_verify_in_order_and_unchanged,
+            chain_survives_reopen, concurrent_appends_are_all_chained,
+            every_edited_field_is_detected, deleted_record_is_detected,
+            reordered_records_are_detected, truncated_tail_is_detected, emptied_trail_is_detected,
+            interrupted_append_leaves_a_verifiable_trail);
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        mod audit_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $make;
+                    $crate::audit_cases::$case(&harness).await;
                 }
             )*
         }

@@ -356,3 +356,13 @@ pub async fn restore_is_an_undo(store: &dyn SecretStore) {
         );
     }
 }
+
+/// No error the suite can provoke (conflicts, the crash suite's leftovers, missing secrets,
+/// oversize and malformed values; see [`crate::store_faults`]) shows the value: not in its
+/// message, its `Debug` or its sources, not raw, hex or base64 encoded.
+pub async fn errors_never_contain_the_value(store: &dyn SecretStore) {
+    let probe = crate::leak::Probe::new();
+    crate::store_faults::every_fault(store, &probe).await;
+    println!("{}: {} errors checked", store.kind(), probe.checked());
+    assert!(probe.checked() >= 15, "too few faults: {}", probe.checked());
+}
