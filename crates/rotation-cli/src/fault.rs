@@ -34,10 +34,7 @@ impl AbortingJournal {
     /// `Some` when one of the variables is set.
     pub fn from_env(inner: Arc<dyn Journal>) -> Option<Self> {
         let read = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
-        let (before, after) = (
-            read(BEFORE),
-            read(AFTER),
-        );
+        let (before, after) = (read(BEFORE), read(AFTER));
         (before.is_some() || after.is_some()).then(|| Self {
             inner,
             before,

@@ -411,7 +411,11 @@ pub async fn schedules_due_not_due_and_disabled(store: Arc<dyn SecretStore>) {
         b"b",
         "disabled schedule did not rotate"
     );
-    let record = state.schedule(&a.id).await.expect("read").expect("schedule");
+    let record = state
+        .schedule(&a.id)
+        .await
+        .expect("read")
+        .expect("schedule");
     assert_eq!(record.rotation_count, 1);
     assert!(
         scheduler.run_due(none).await.expect("pass").is_empty(),

@@ -29,6 +29,7 @@ pub mod audit_harness;
 pub mod crash_cases;
 pub mod engine_cases;
 pub mod leak;
+pub mod schedule_race_cases;
 pub mod state_cases;
 pub mod store_cases;
 pub mod store_faults;
@@ -146,7 +147,24 @@ macro_rules! state_conformance_tests {
             renew_with_stale_token_conflicts, release_with_stale_token_keeps_new_holder,
             token_increases_after_release, schedule_round_trip_and_list,
             due_schedules_filter_order_and_limit, delete_schedule_reports_existence,
-            counts_add_and_reset);
+            counts_add_and_reset, live_leases_are_the_unexpired_ones,
+            update_schedule_is_one_change_and_none_without_schedule);
+        $crate::state_conformance_tests!(@shared $make;
+            pause_racing_finished_rotations_is_never_lost);
+    };
+    (@shared $make:expr; $($case:ident),* $(,)?) => {
+        mod schedule_race_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $make;
+                    let state = $crate::StateFixture::state(&fixture);
+                    $crate::schedule_race_cases::$case(state).await;
+                }
+            )*
+        }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         mod state_conformance {

@@ -483,3 +483,66 @@ pub async fn counts_add_and_reset(store: &dyn StateStore) {
         StoredCounts::default()
     );
 }
+
+/// `live_leases` lists unexpired leases only.
+pub async fn live_leases_are_the_unexpired_ones(store: &dyn StateStore) {
+    let t0 = base();
+    let (live, gone) = (secret("live"), secret("gone"));
+    store
+        .acquire_lease(&live, "h", Duration::from_secs(600), t0)
+        .await
+        .expect("acquire")
+        .expect("free");
+    store
+        .acquire_lease(&gone, "h", Duration::from_secs(1), t0)
+        .await
+        .expect("acquire")
+        .expect("free");
+    let listed: Vec<SecretId> = store
+        .live_leases(t0 + secs(5))
+        .await
+        .expect("live")
+        .into_iter()
+        .map(|l| l.secret)
+        .filter(|s| s == &live || s == &gone)
+        .collect();
+    assert_eq!(listed, vec![live]);
+}
+
+/// `update_schedule` applies exactly its change (other fields kept) and returns the record;
+/// without a schedule it changes nothing and returns `None`.
+pub async fn update_schedule_is_one_change_and_none_without_schedule(store: &dyn StateStore) {
+    let id = secret("update");
+    let t0 = base();
+    assert!(
+        store
+            .update_schedule(&id, &rotation_core::ScheduleChange::Pause)
+            .await
+            .expect("update")
+            .is_none()
+    );
+    assert!(store.schedule(&id).await.expect("read").is_none());
+    let mut record = ScheduleRecord::new(id.clone(), "p", "spec", Some(t0 + mins(5)));
+    record.rotation_count = 7;
+    record.consecutive_failures = 2;
+    record.quarantined = true;
+    store.put_schedule(&record).await.expect("put");
+    let paused = store
+        .update_schedule(&id, &rotation_core::ScheduleChange::Pause)
+        .await
+        .expect("update")
+        .expect("exists");
+    let expected = ScheduleRecord {
+        paused: true,
+        ..record.clone()
+    };
+    assert_eq!(paused, expected);
+    assert_eq!(store.schedule(&id).await.expect("read"), Some(expected));
+    let resumed = store
+        .update_schedule(&id, &rotation_core::ScheduleChange::Resume)
+        .await
+        .expect("update")
+        .expect("exists");
+    assert!(!resumed.paused && !resumed.quarantined && resumed.consecutive_failures == 0);
+    assert_eq!(resumed.rotation_count, 7);
+}

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::machine::RotationState;
 use crate::policy::RotationStatus;
-use crate::secret::{RotationId, SecretId};
 use crate::schedule::ScheduleChange;
+use crate::secret::{RotationId, SecretId};
 use crate::state::{Lease, ScheduleRecord, StateStore, StoredCounts};
 
 #[derive(Debug, Default)]

@@ -120,7 +120,6 @@ impl ScheduleRecord {
     }
 }
 
-
 /// How one attempt ended, as the schedule records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {

@@ -145,7 +145,10 @@ impl Pass {
 
     /// Wait for every rotation (`each` sees each result as it ends); the results by secret.
     /// Every task is awaited even if one panicked (an abandoned task would be cut mid-step).
-    pub async fn finish(self, mut each: impl FnMut(&RotationResult)) -> Result<Vec<RotationResult>> {
+    pub async fn finish(
+        self,
+        mut each: impl FnMut(&RotationResult),
+    ) -> Result<Vec<RotationResult>> {
         let mut results = Vec::with_capacity(self.handles.len());
         let mut panicked = None;
         for handle in self.handles {
@@ -246,7 +249,10 @@ impl Scheduler {
 
     /// Passes until nothing more is due (a full batch is followed by another pass once it
     /// finished); every result, by secret.
-    pub async fn run_due(&self, mut each: impl FnMut(&RotationResult)) -> Result<Vec<RotationResult>> {
+    pub async fn run_due(
+        &self,
+        mut each: impl FnMut(&RotationResult),
+    ) -> Result<Vec<RotationResult>> {
         let mut all = Vec::new();
         loop {
             let pass = self.pass().await?;

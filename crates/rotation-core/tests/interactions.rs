@@ -32,7 +32,6 @@ fn store() -> MockSecretStore {
     let mut store = MockSecretStore::new();
     store.expect_kind().return_const("mock");
     store.expect_capabilities().return_const(Capabilities {
-        staging: true,
         binary: true,
         max_value_bytes: 1024,
         json_objects: false,

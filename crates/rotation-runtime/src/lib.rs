@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use rotation_config::{Access, Resolved, SecretEntry};
 use rotation_core::{
-    AuditSink, Bindings, Engine, Error, Journal, Result, SchedulerBuilder, SecretBinding,
-    SecretId, StateStore, Statistics,
+    AuditSink, Bindings, Engine, Error, Journal, Result, SchedulerBuilder, SecretBinding, SecretId,
+    StateStore, Statistics,
 };
 use rotation_file::JsonlAuditSink;
 use rotation_state_sqlite::SqliteStateStore;

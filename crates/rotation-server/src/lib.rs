@@ -241,7 +241,14 @@ pub async fn launch(
         shutdown.await;
         let _ = done_tx.send(true);
     });
-    serve(listener, router, tls, app.settings().request_timeout, done_rx).await;
+    serve(
+        listener,
+        router,
+        tls,
+        app.settings().request_timeout,
+        done_rx,
+    )
+    .await;
     // Serving ended: stop scheduling, start nothing new, drain.
     app.stop();
     let _ = stop_tx.send(true);
@@ -253,7 +260,9 @@ pub async fn launch(
             "shutdown: rotations still running; the next start recovers them"
         );
     }
-    app.notifier().flush(std::time::Duration::from_secs(5)).await;
+    app.notifier()
+        .flush(std::time::Duration::from_secs(5))
+        .await;
     tracing::info!("rotation-server stopped");
     Ok(())
 }

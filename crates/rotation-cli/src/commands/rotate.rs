@@ -48,8 +48,9 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     }
     let engine = rt.engine();
 
-    let bar = (ctx.output() == OutputFormat::Text && ids.len() > 1 && std::io::stdout().is_terminal())
-        .then(|| progress(ids.len() as u64));
+    let bar =
+        (ctx.output() == OutputFormat::Text && ids.len() > 1 && std::io::stdout().is_terminal())
+            .then(|| progress(ids.len() as u64));
     let mut results = Vec::with_capacity(ids.len());
     let mut value = value;
     for id in &ids {

@@ -20,8 +20,8 @@ use crate::stats::{Statistics, StatsCounter};
 use crate::store::SecretStore;
 use crate::verify::{Target, Verifier};
 
-use claims::Claims;
 pub use claims::Claim;
+use claims::Claims;
 use lease::LeaseKeeper;
 pub use recover::{RecoveryAction, RecoveryReport};
 

@@ -9,15 +9,15 @@ use std::sync::Arc;
 
 use super::lease::LeaseKeeper;
 use super::{AuditAs, Driven, Engine, SecretBinding, Values};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::error::{Error, ErrorKind, Result};
 use crate::machine::{RotationKind, RotationState, Step};
-use crate::policy::RotationStatus;
-use crate::audit::{AuditAction, AuditEvent};
-use crate::secret::{RotationId, SecretId, VersionId};
-use crate::verify::VerifyContext;
 use crate::machine::{resume, supersede};
+use crate::policy::RotationStatus;
+use crate::secret::{RotationId, SecretId, VersionId};
 use crate::state::StateStore;
 use crate::store::VersionState;
+use crate::verify::VerifyContext;
 
 /// What recovery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::journal::Journal;
 use crate::machine::RotationState;
 use crate::policy::RotationStatus;
+use crate::schedule::ScheduleChange;
 use crate::secret::{RotationId, SecretId};
 use crate::state::{Lease, ScheduleRecord, StateStore, StoredCounts};
 
@@ -48,6 +49,7 @@ mockall::mock! {
         ) -> Result<Lease>;
         async fn release_lease(&self, lease: &Lease) -> Result<()>;
         async fn lease(&self, secret: &SecretId) -> Result<Option<Lease>>;
+        async fn live_leases(&self, now: DateTime<Utc>) -> Result<Vec<Lease>>;
 
         async fn put_schedule(&self, record: &ScheduleRecord) -> Result<()>;
         async fn schedule(&self, secret: &SecretId) -> Result<Option<ScheduleRecord>>;
@@ -57,6 +59,11 @@ mockall::mock! {
             now: DateTime<Utc>,
             limit: usize,
         ) -> Result<Vec<ScheduleRecord>>;
+        async fn update_schedule(
+            &self,
+            secret: &SecretId,
+            change: &ScheduleChange,
+        ) -> Result<Option<ScheduleRecord>>;
         async fn delete_schedule(&self, secret: &SecretId) -> Result<bool>;
 
         async fn add_outcome(&self, status: RotationStatus) -> Result<()>;

@@ -211,9 +211,9 @@ pub async fn history(
         return Err(ApiError::not_found(format!("secret {id}")));
     }
     let events = app.audit().verify().await.map_err(|e| {
-            tracing::error!(error = %e, "audit log verification failed");
-            ApiError::unavailable("the audit log failed verification (see the server log)")
-        })?;
+        tracing::error!(error = %e, "audit log verification failed");
+        ApiError::unavailable("the audit log failed verification (see the server log)")
+    })?;
     let mut mine: Vec<_> = events
         .into_iter()
         .filter(|e| e.secret.as_ref() == Some(&secret))
@@ -250,9 +250,8 @@ pub async fn schedule(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<ScheduleView>, ApiError> {
     require(&caller, Role::Operator)?;
-    let change = ScheduleChange::parse(&action).ok_or_else(|| {
-        ApiError::bad_request("action must be enable, disable, pause or resume")
-    })?;
+    let change = ScheduleChange::parse(&action)
+        .ok_or_else(|| ApiError::bad_request("action must be enable, disable, pause or resume"))?;
     let secret = secret_id(&id);
     if !app.knows(&secret) {
         return Err(ApiError::not_found(format!("secret {id}")));
