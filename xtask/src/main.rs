@@ -1,9 +1,11 @@
 //! Project automation, reached through the cargo alias `cargo xtask <task>`.
 //!
-//! - `ci`: everything CI checks, in order: rustfmt, clippy (`-D warnings`), the whole test suite
-//!   (against a real OpenBao dev server and a moto server, with schemathesis for the API fuzz
-//!   test, see `services.rs`), rustdoc
-//!   (`-D warnings`) and `cargo deny check bans licenses sources`.
+//! - `tidy`: fast checks of the repository's shape (dependency direction, conformance cases
+//!   listed, paths in docs/ARCHITECTURE.md, unused dependencies, `//!` docs), see `tidy.rs`.
+//! - `ci`: everything CI checks, in order: tidy, rustfmt, clippy (`-D warnings`), the whole
+//!   test suite (against a real OpenBao dev server and a moto server, with schemathesis for the
+//!   API fuzz test, see `services.rs`), rustdoc (`-D warnings`) and
+//!   `cargo deny check bans licenses sources`.
 //! - `bench`: the benchmark harnesses (release build, same servers), which print ratios
 //!   against a baseline run in the same process: rotations through the engine and the stores,
 //!   and the server's API under load.
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod services;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,6 +53,10 @@ fn run(name: &str, mut cmd: Command) -> Result<()> {
 }
 
 fn ci() -> Result<()> {
+    // First: it reads files only, so a layering or doc mistake fails in a second, not after
+    // the build.
+    tidy::run(&workspace_root())?;
+
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("fmt", fmt)?;
@@ -131,6 +138,7 @@ fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
         "ci" => ci(),
+        "tidy" => tidy::run(&workspace_root()),
         "bench" => bench(),
         "test" => {
             // `cargo test ARGS` with the same services as `ci`, for working on one crate.
@@ -146,7 +154,7 @@ fn main() -> Result<()> {
             run("advisories", cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench|test [CARGO TEST ARGS]|deny-advisories>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench|test [CARGO TEST ARGS]|deny-advisories>");
             std::process::exit(2);
         }
     }
