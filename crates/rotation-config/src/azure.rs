@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use rotation_azure::{AzureStoreBuilder, StaticTokenCredential};
 
+use super::error::FieldError;
 use super::spec::AzureSpec;
 
 /// Build and validate (no request is made). Errors name `stores.<name>.<field>`.
-pub fn builder(name: &str, spec: &AzureSpec, base: &Path) -> Result<AzureStoreBuilder, String> {
-    let field = |f: &str| format!("stores.{name}.{f}");
+pub fn builder(name: &str, spec: &AzureSpec, base: &Path) -> Result<AzureStoreBuilder, FieldError> {
+    let table = format!("stores.{name}");
+    let field = |f: &str| format!("{table}.{f}");
     let duration = |f: &str, v: &str| {
-        humantime::parse_duration(v).map_err(|_| format!("{}: {v:?} is not a duration", field(f)))
+        humantime::parse_duration(v)
+            .map_err(|_| FieldError::new(field(f), format!("{v:?} is not a duration")))
     };
     let mut b = AzureStoreBuilder::from_env();
     if let Some(u) = &spec.vault_url {
@@ -30,9 +33,9 @@ pub fn builder(name: &str, spec: &AzureSpec, base: &Path) -> Result<AzureStoreBu
     if let Some(e) = &spec.expires_after {
         let d = duration("expires_after", e)?;
         if d.is_zero() {
-            return Err(format!(
-                "{}: must be greater than zero",
-                field("expires_after")
+            return Err(FieldError::new(
+                field("expires_after"),
+                "must be greater than zero",
             ));
         }
         b = b.expires_after(d);
@@ -42,15 +45,15 @@ pub fn builder(name: &str, spec: &AzureSpec, base: &Path) -> Result<AzureStoreBu
     }
     if let Some(var) = &spec.token_env {
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "{}: must be an environment variable name",
-                field("token_env")
+            return Err(FieldError::new(
+                field("token_env"),
+                "must be an environment variable name",
             ));
         }
         let token = std::env::var(var).map_err(|_| {
-            format!(
-                "{}: environment variable {var} is not set",
-                field("token_env")
+            FieldError::new(
+                field("token_env"),
+                format!("environment variable {var} is not set"),
             )
         })?;
         // The caller fetched it; Key Vault says when it has expired.
@@ -59,9 +62,8 @@ pub fn builder(name: &str, spec: &AzureSpec, base: &Path) -> Result<AzureStoreBu
             Duration::from_secs(3600),
         )));
     }
-    b.clone().build().map_err(|e| {
-        let msg = e.message();
-        format!("stores.{name}.{msg}")
-    })?;
+    b.clone()
+        .build()
+        .map_err(|e| FieldError::from_core(&format!("{table}."), &table, &e))?;
     Ok(b)
 }

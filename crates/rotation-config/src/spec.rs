@@ -132,18 +132,23 @@ pub enum StoreSpec {
     /// HashiCorp Vault / OpenBao KV v2.
     Vault(Box<VaultSpec>),
     /// AWS Secrets Manager (credentials from the standard AWS chain).
-    Aws {
-        /// Region (default: the AWS chain's, e.g. AWS_REGION).
-        region: Option<String>,
-        /// Endpoint override (VPC endpoint, test server).
-        endpoint_url: Option<String>,
-        /// SDK retry attempts (default 3).
-        max_attempts: Option<u32>,
-        /// Operation timeout, e.g. "30s".
-        timeout: Option<String>,
-    },
+    Aws(AwsSpec),
     /// Azure Key Vault (credentials from the standard Azure chain, or a token variable).
     Azure(Box<AzureSpec>),
+}
+
+/// `[stores.<name>]` with `kind = "aws"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSpec {
+    /// Region (default: the AWS chain's, e.g. AWS_REGION).
+    pub region: Option<String>,
+    /// Endpoint override (VPC endpoint, test server).
+    pub endpoint_url: Option<String>,
+    /// SDK retry attempts (default 3).
+    pub max_attempts: Option<u32>,
+    /// Operation timeout, e.g. "30s".
+    pub timeout: Option<String>,
 }
 
 /// `[stores.<name>]` with `kind = "azure"`.

@@ -6,11 +6,13 @@ use std::path::Path;
 use rotation_core::SecretValue;
 use rotation_vault::{Auth, VaultStoreBuilder};
 
+use super::error::FieldError;
 use super::spec::VaultSpec;
 
 /// Build and validate (no request is made). Errors name `stores.<name>.<field>`.
-pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBuilder, String> {
-    let field = |f: &str| format!("stores.{name}.{f}");
+pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBuilder, FieldError> {
+    let table = format!("stores.{name}");
+    let field = |f: &str| format!("{table}.{f}");
     let mut b = VaultStoreBuilder::from_env();
     if let Some(a) = &spec.address {
         b = b.address(a);
@@ -26,7 +28,7 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
     }
     if let Some(t) = &spec.timeout {
         let d = humantime::parse_duration(t)
-            .map_err(|_| format!("{}: {t:?} is not a duration", field("timeout")))?;
+            .map_err(|_| FieldError::new(field("timeout"), format!("{t:?} is not a duration")))?;
         b = b.timeout(d);
     }
     if let Some(p) = &spec.staging_prefix {
@@ -37,16 +39,16 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
     }
     let auth = match (&spec.token_file, &spec.approle) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{}: set token_file or approle, not both",
-                field("approle")
+            return Err(FieldError::new(
+                field("approle"),
+                "set token_file or approle, not both",
             ));
         }
         (Some(file), None) => Some(Auth::TokenFile(base.join(file))),
         (None, Some(role)) => {
             let secret_id = match (&role.secret_id_file, &role.secret_id_env) {
                 (Some(file), _) => read_private(&base.join(file))
-                    .map_err(|e| format!("{}: {e}", field("approle.secret_id_file")))?,
+                    .map_err(|e| FieldError::new(field("approle.secret_id_file"), e))?,
                 (None, env) => {
                     let var = env_name(
                         env.as_deref().unwrap_or("VAULT_SECRET_ID"),
@@ -55,9 +57,9 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
                     std::env::var(var)
                         .map(SecretValue::from_string)
                         .map_err(|_| {
-                            format!(
-                                "{}: environment variable {var} is not set",
-                                field("approle.secret_id_env")
+                            FieldError::new(
+                                field("approle.secret_id_env"),
+                                format!("environment variable {var} is not set"),
                             )
                         })?
                 }
@@ -72,9 +74,9 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
             Some(var) => Some(Auth::Token(SecretValue::from_string({
                 let var = env_name(var, &field("token_env"))?;
                 std::env::var(var).map_err(|_| {
-                    format!(
-                        "{}: environment variable {var} is not set",
-                        field("token_env")
+                    FieldError::new(
+                        field("token_env"),
+                        format!("environment variable {var} is not set"),
                     )
                 })?
             }))),
@@ -86,21 +88,22 @@ pub fn builder(name: &str, spec: &VaultSpec, base: &Path) -> Result<VaultStoreBu
     }
     b.clone()
         .build()
-        .map_err(|e| format!("stores.{name}.{}", e.message()))?;
+        .map_err(|e| FieldError::from_core(&format!("{table}."), &table, &e))?;
     Ok(b)
 }
 
 /// An environment variable name; a value that is not one (a token pasted into the field) is
 /// refused without being echoed.
-fn env_name<'a>(name: &'a str, field: &str) -> Result<&'a str, String> {
+fn env_name<'a>(name: &'a str, field: &str) -> Result<&'a str, FieldError> {
     let ok = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(name)
     } else {
-        Err(format!(
-            "{field}: is not an environment variable name (the value is not shown)"
+        Err(FieldError::new(
+            field,
+            "is not an environment variable name (the value is not shown)",
         ))
     }
 }

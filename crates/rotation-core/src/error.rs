@@ -86,6 +86,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The dotted field of an [`Error::config`] error, kept so callers need not parse it back.
+    field: Option<String>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -96,6 +98,7 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            field: None,
             source: None,
         }
     }
@@ -122,6 +125,11 @@ impl Error {
         &self.message
     }
 
+    /// The dotted field an [`Error::config`] error names (its message starts with it).
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
     /// Shorthand for [`ErrorKind::NotFound`].
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
@@ -134,7 +142,10 @@ impl Error {
 
     /// Shorthand for [`ErrorKind::InvalidConfig`]: `field` is the dotted path of the bad field.
     pub fn config(field: impl fmt::Display, message: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::InvalidConfig, format!("{field}: {message}"))
+        let field = field.to_string();
+        let mut error = Self::new(ErrorKind::InvalidConfig, format!("{field}: {message}"));
+        error.field = Some(field);
+        error
     }
 
     /// Shorthand for [`ErrorKind::InvalidValue`].

@@ -1,0 +1,65 @@
+//! `[policies.<name>]`: verifier references checked, then the policy and its timing built.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rotation_command::CommandRunner;
+use rotation_core::{RotationPolicy, Timing, TimingSpec};
+use toml::Spanned;
+
+use super::secrets::unknown;
+use crate::error::FieldError;
+use crate::spec::PolicySpec;
+
+/// A built policy and when it rotates, shared by the secrets that name it.
+pub type Policy = (Arc<RotationPolicy>, Arc<Timing>);
+
+/// Every policy, by name; `verifiers` are the defined ones.
+pub fn resolve<'a>(
+    specs: &'a BTreeMap<String, Spanned<PolicySpec>>,
+    verifiers: &HashMap<&str, Arc<CommandRunner>>,
+) -> Result<HashMap<&'a str, Policy>, FieldError> {
+    let mut policies = HashMap::new();
+    for (name, spec) in specs {
+        for v in &spec.get_ref().verifiers {
+            if !verifiers.contains_key(v.as_str()) {
+                return Err(unknown(
+                    "verifier",
+                    format!("policies.{name}.verifiers"),
+                    v,
+                    verifiers.keys(),
+                ));
+            }
+        }
+        let (policy, timing) = build(name, spec.get_ref())
+            .map_err(|e| FieldError::from_core("", &format!("policies.{name}"), &e))?;
+        policies.insert(name.as_str(), (Arc::new(policy), Arc::new(timing)));
+    }
+    Ok(policies)
+}
+
+fn build(name: &str, spec: &PolicySpec) -> rotation_core::Result<(RotationPolicy, Timing)> {
+    let timing = TimingSpec {
+        interval: spec.interval.clone(),
+        cron: spec.cron.clone(),
+        timezone: spec.timezone.clone(),
+        window: spec.window.clone(),
+        jitter: spec.jitter.clone(),
+        retry_backoff: spec.retry_backoff.clone(),
+    }
+    .build(name)?;
+    let mut b = RotationPolicy::builder(name)
+        .strategy(spec.strategy)
+        .verifiers(spec.verifiers.iter().cloned())
+        .notify(spec.notify);
+    if let Some(v) = spec.require_verification {
+        b = b.require_verification(v);
+    }
+    if let Some(v) = spec.auto_rollback {
+        b = b.auto_rollback(v);
+    }
+    if let Some(v) = spec.max_retries {
+        b = b.max_retries(v);
+    }
+    Ok((b.build()?, timing))
+}

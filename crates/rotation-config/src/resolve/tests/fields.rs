@@ -1,0 +1,121 @@
+//! Errors of each section carry their dotted field and the reason apart, and the line is the
+//! one of the field's key (found from the field, not from the message).
+
+use super::{config, load_config, secret};
+use crate::ConfigError;
+
+const FILE: &str = "[stores.local]\nkind = \"file\"\nroot = \"store\"\n";
+
+/// The 1-based line of the first line of `config` that contains `needle`.
+fn line_of(config: &str, needle: &str) -> usize {
+    config
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("needle in config")
+        + 1
+}
+
+/// Load `config`, expect an error about `field` on the line holding `needle`; its reason.
+fn error_at(config: &str, field: &str, needle: &str) -> ConfigError {
+    let err = load_config(config).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some(field), "{err}");
+    assert_eq!(err.line, Some(line_of(config, needle)), "{err}");
+    assert!(
+        err.to_string().ends_with(&format!(
+            "rotation.toml:{}: {field}: {}",
+            line_of(config, needle),
+            err.message
+        )),
+        "{err}"
+    );
+    assert!(!err.message.starts_with(field), "field apart: {err}");
+    err
+}
+
+#[test]
+fn store_errors_name_the_store_field() {
+    let file = FILE.replace("root = \"store\"", "root = \"store\"\nmax_versions = 1");
+    let err = error_at(
+        &config(&file, ""),
+        "stores.local.max_versions",
+        "max_versions",
+    );
+    assert_eq!(err.message, "must be at least 2");
+    // A builder's own field (core names it relative to the store) gets the store's path.
+    let aws = "[stores.sm]\nkind = \"aws\"\nregion = \"eu-west-1\"\nmax_attempts = 0\n";
+    let err = error_at(&config(aws, ""), "stores.sm.max_attempts", "max_attempts");
+    assert_eq!(err.message, "must be at least 1");
+    // A store name with a dot: the longest defined name wins.
+    let dotted = "[stores.\"a.b\"]\nkind = \"file\"\nroot = \"\"\n";
+    let config = config(&format!("{FILE}{dotted}"), "");
+    error_at(&config, "stores.a.b.root", "root = \"\"");
+}
+
+#[test]
+fn vault_approle_errors_point_at_the_approle_line() {
+    let vault = "[stores.bao]\nkind = \"vault\"\naddress = \"http://127.0.0.1:8200\"\n\
+                 approle = { role_id = \"r\", secret_id_env = \"ROTATION_TEST_UNSET_VAR\" }\n";
+    let err = error_at(
+        &config(vault, ""),
+        "stores.bao.approle.secret_id_env",
+        "approle = ",
+    );
+    assert!(err.message.contains("is not set"), "{err}");
+}
+
+#[test]
+fn plugin_errors_name_the_plugin_field() {
+    let plugins = "[verifiers.check]\nkind = \"command\"\ncommand = [\"true\"]\n\
+                   [targets.app]\nkind = \"command\"\ncommand = [\"true\"]\ntimeout = \"0s\"\n";
+    let err = error_at(
+        &config(&format!("{FILE}{plugins}"), ""),
+        "targets.app.timeout",
+        "timeout = \"0s\"",
+    );
+    assert!(err.message.contains("\"0s\" is not a duration"), "{err}");
+}
+
+#[test]
+fn policy_errors_name_the_policy_field() {
+    let config = config(FILE, "").replace(
+        "require_verification = false",
+        "require_verification = false\nmax_retries = 11",
+    );
+    let err = error_at(&config, "policies.p.max_retries", "max_retries = 11");
+    assert_eq!(err.message, "must be between 0 and 10, got 11");
+    let config = config.replace("max_retries = 11", "verifiers = [\"nope\"]");
+    let err = error_at(&config, "policies.p.verifiers", "verifiers = [\"nope\"]");
+    assert_eq!(err.message, "unknown verifier \"nope\" (none is defined)");
+}
+
+#[test]
+fn secret_errors_name_the_secret_field() {
+    let secrets = secret("a", "local", "one") + &secret("b", "local", "two");
+    let config = config(FILE, &secrets).replace(
+        "path = \"two\"\npolicy = \"p\"",
+        "path = \"two\"\npolicy = \"p\"\ntarget = \"nope\"",
+    );
+    let err = error_at(&config, "secrets[1] (id \"b\").target", "target = \"nope\"");
+    assert_eq!(err.message, "unknown target \"nope\" (none is defined)");
+}
+
+#[test]
+fn server_and_state_errors_name_their_field() {
+    let server = "\n[server]\nconcurrency = 4\nlisten = \"everywhere\"\n";
+    let config = config(FILE, "") + server;
+    error_at(&config, "server.listen", "listen = ");
+    // `[state]` is not spanned: the field is named without a line.
+    let err = load_config(&format!("[state]\nlease_ttl = \"1ms\"\n{config}")).unwrap_err();
+    assert_eq!(
+        (err.field.as_deref(), err.line),
+        (Some("state.lease_ttl"), None)
+    );
+}
+
+#[test]
+fn a_malformed_file_has_a_line_but_no_field() {
+    let err = load_config("[stores.x]\nkind = \"aws\"\nregoin = \"eu\"\n").unwrap_err();
+    // toml reports the span of the tagged table, so its header's line.
+    assert_eq!((err.field.as_deref(), err.line), (None, Some(1)), "{err}");
+    assert!(err.message.contains("unknown field `regoin`"), "{err}");
+}
