@@ -1,9 +1,19 @@
 //! The `command` verifier and target.
 //!
 //! A configured program runs with the credential on its stdin (default) or in an environment
-//! variable, never in argv (argv is world-readable in `/proc`). Exit status 0 passes. The program's
-//! stdout and stderr are discarded, so a program that echoes the value cannot leak it into our
-//! logs; only the exit status is reported. A timeout kills the program and fails closed.
+//! variable, never in argv (argv is world-readable in `/proc`). Exit status 0 passes. A timeout
+//! kills the program and fails closed.
+//!
+//! Its stdout is discarded. Its stderr is read while it runs, keeping only the last 4 KiB (see
+//! [`stderr`]); every occurrence of the value it was given and of the rotation's other values
+//! ([`VerifyContext::related_values`]) is replaced by `[redacted]`. A failure's error names the
+//! verifier or target by its config name and the program, and ends with that stderr on one line
+//! (its last 1 KiB); it is also logged (multi-line) at info level, at debug level after a
+//! success. A program that prints a secret other than these (an admin password it uses) prints
+//! it to our logs: that is the program's business.
+//!
+//! [`CommandRunner::check`] checks, without running anything, that the programs exist and are
+//! executable (`config check`, `rotate --dry-run`).
 //!
 //! Each program runs as the leader of its own process group, and nothing in that group outlives
 //! the call: on a timeout, on cancellation (the future dropped, e.g. its task aborted) and after
@@ -12,20 +22,24 @@
 //! `setpgid`) is out of reach.
 #![forbid(unsafe_code)]
 
+mod group;
+mod program;
+pub mod stderr;
+
 use std::ffi::OsStr;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::{Error, ErrorKind, Result, SecretValue, Target, Verifier, VerifyContext};
-use rustix::io::Errno;
-use rustix::process::{Pid, Signal, kill_process_group};
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+use crate::group::ProcessGroup;
+use crate::stderr::Tail;
 
 /// How the value reaches the program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -62,17 +76,51 @@ pub struct CommandSpec {
     pub revoke: Option<Vec<String>>,
 }
 
+/// What a runner is in the config: names it in errors, logs and config fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Verifier,
+    Target,
+    /// A target's revoke program.
+    Revoke,
+}
+
+impl Role {
+    fn failure_kind(self) -> ErrorKind {
+        match self {
+            Role::Verifier => ErrorKind::Verification,
+            Role::Target | Role::Revoke => ErrorKind::Target,
+        }
+    }
+
+    fn section(self) -> &'static str {
+        match self {
+            Role::Verifier => "verifiers",
+            Role::Target | Role::Revoke => "targets",
+        }
+    }
+
+    /// The key of the program's argv.
+    fn program_key(self) -> &'static str {
+        match self {
+            Role::Verifier | Role::Target => "command",
+            Role::Revoke => "revoke",
+        }
+    }
+}
+
 /// A validated command, usable as a [`Verifier`] or a [`Target`].
 #[derive(Debug, Clone)]
 pub struct CommandRunner {
+    /// The config name (`[verifiers.<name>]`).
     name: String,
+    role: Role,
     program: String,
     args: Vec<String>,
     via: ValueVia,
     env: String,
     timeout: Duration,
     working_dir: Option<PathBuf>,
-    failure_kind: ErrorKind,
     /// The target's revoke program (same settings, other argv).
     revoke: Option<Box<CommandRunner>>,
 }
@@ -81,9 +129,9 @@ pub struct CommandRunner {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl CommandSpec {
-    /// Validate; `section` is `verifiers` or `targets`, used to name fields in errors.
-    fn build(&self, section: &str, name: &str, failure_kind: ErrorKind) -> Result<CommandRunner> {
-        let field = |f: &str| format!("{section}.{name}.{f}");
+    /// Validate; `role` names the fields in errors.
+    fn build(&self, role: Role, name: &str) -> Result<CommandRunner> {
+        let field = |f: &str| format!("{}.{name}.{f}", role.section());
         let (program, args) = self
             .command
             .split_first()
@@ -116,18 +164,18 @@ impl CommandSpec {
         };
         let runner = CommandRunner {
             name: name.to_owned(),
+            role,
             program: program.clone(),
             args: args.to_vec(),
             via: self.value_via,
             env,
             timeout,
             working_dir: self.working_dir.clone(),
-            failure_kind,
             revoke: None,
         };
         let revoke = match &self.revoke {
             None => None,
-            Some(_) if section != "targets" => {
+            Some(_) if role != Role::Target => {
                 return Err(Error::config(
                     field("revoke"),
                     "only targets revoke credentials",
@@ -139,6 +187,7 @@ impl CommandSpec {
                     .filter(|(p, _)| !p.trim().is_empty())
                     .ok_or_else(|| Error::config(field("revoke"), "must name a program"))?;
                 Some(Box::new(CommandRunner {
+                    role: Role::Revoke,
                     program: program.clone(),
                     args: args.to_vec(),
                     ..runner.clone()
@@ -150,12 +199,12 @@ impl CommandSpec {
 
     /// A verifier named `name`.
     pub fn verifier(&self, name: &str) -> Result<CommandRunner> {
-        self.build("verifiers", name, ErrorKind::Verification)
+        self.build(Role::Verifier, name)
     }
 
     /// A target named `name`.
     pub fn target(&self, name: &str) -> Result<CommandRunner> {
-        self.build("targets", name, ErrorKind::Target)
+        self.build(Role::Target, name)
     }
 }
 
@@ -172,13 +221,43 @@ impl CommandRunner {
         )
     }
 
-    async fn run(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
-        let fail = |msg: String| Error::new(self.failure_kind, msg);
+    /// Static checks, nothing runs: the working directory is a directory, and the program (and
+    /// the revoke program) is found, like `execvp` finds it, as an executable regular file. A
+    /// failure is an [`ErrorKind::InvalidConfig`] error naming the field.
+    pub fn check(&self) -> Result<()> {
+        let field = |key: &str| format!("{}.{}.{key}", self.role.section(), self.name);
+        if let Some(dir) = &self.working_dir
+            && !dir.is_dir()
+        {
+            return Err(Error::config(
+                field("working_dir"),
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        program::resolve(&self.program, self.working_dir.as_deref())
+            .map_err(|message| Error::config(field(self.role.program_key()), message))?;
+        match &self.revoke {
+            Some(revoke) => revoke.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// `verifier "db-login" (program "sh")`: how errors name this runner.
+    fn label(&self) -> String {
+        match self.role {
+            Role::Verifier => format!("verifier {:?} (program {:?})", self.name, self.program),
+            Role::Target => format!("target {:?} (program {:?})", self.name, self.program),
+            Role::Revoke => format!("target {:?} (revoke program {:?})", self.name, self.program),
+        }
+    }
+
+    /// The program with its environment; the value goes to stdin later, or into `env` here.
+    fn command(&self, ctx: &VerifyContext, value: &SecretValue) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
             .env("ROTATION_SECRET_ID", ctx.secret.as_str())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         if let Some(rid) = &ctx.rotation_id {
             cmd.env("ROTATION_ID", rid.as_str());
         }
@@ -194,100 +273,87 @@ impl CommandRunner {
                     .env(&self.env, OsStr::from_bytes(value.expose()));
             }
         }
-        let mut group = ProcessGroup::spawn(&mut cmd)
-            .map_err(|e| fail(format!("could not start {:?}: {}", self.program, e.kind())))?;
-        let outcome = tokio::time::timeout(self.timeout, group.run(value)).await;
+        cmd
+    }
+
+    async fn run(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
+        // Every value the program could echo: the one it is given and the rotation's others.
+        let secrets: Vec<&SecretValue> =
+            std::iter::once(value).chain(&ctx.related_values).collect();
+        let mut cmd = self.command(ctx, value);
+        let mut group = ProcessGroup::spawn(&mut cmd).map_err(|e| {
+            Error::new(
+                self.role.failure_kind(),
+                format!("{}: could not start: {}", self.label(), e.kind()),
+            )
+        })?;
+        let mut tail = Tail::new(secrets.iter().map(|v| v.len()).max().unwrap_or(0));
+        let outcome = tokio::time::timeout(self.timeout, group.run(value, &mut tail)).await;
         // Timed out or not, whatever the program left running goes now (dropping `group`, on
         // cancellation too, does the same).
         group.kill();
-        let status = match outcome {
-            Ok(Ok(status)) => status,
-            Ok(Err(e)) => {
-                return Err(fail(format!(
-                    "waiting for {:?} failed: {}",
-                    self.program,
-                    e.kind()
-                )));
+        let failure = match outcome {
+            Ok(Ok(status)) => {
+                tracing::debug!(command = %self.name, status = ?status.code(), "command finished");
+                (!status.success()).then(|| exit_failure(status))
             }
+            Ok(Err(e)) => Some(format!("waiting for it failed: {}", e.kind())),
             Err(_) => {
-                // Reap the killed leader.
-                let _ = group.child.wait().await;
-                return Err(fail(format!(
-                    "{:?} timed out after {:?}",
-                    self.program, self.timeout
-                )));
+                group.reap().await;
+                Some(format!("timed out after {:?}", self.timeout))
             }
         };
-        tracing::debug!(command = %self.name, status = ?status.code(), "command finished");
-        if status.success() {
-            Ok(())
-        } else {
-            Err(fail(match status.code() {
-                Some(code) => format!("{:?} exited with status {code}", self.program),
-                None => format!("{:?} was killed by a signal", self.program),
-            }))
+        group.drain(&mut tail).await;
+        let stderr = tail.scrubbed(&secrets);
+        drop(tail);
+        self.log(failure.as_deref(), stderr.trim_end());
+        match failure {
+            None => Ok(()),
+            Some(failure) => {
+                let line = stderr::one_line(&stderr, &secrets);
+                let sep = if line.is_empty() { "" } else { ": " };
+                Err(Error::new(
+                    self.role.failure_kind(),
+                    format!("{}: {failure}{sep}{line}", self.label()),
+                ))
+            }
         }
     }
-}
 
-/// A running program, leader of its own process group. Dropping it kills the group.
-struct ProcessGroup {
-    child: Child,
-    /// The group's id (the leader's pid); `None` once the group was killed.
-    pgid: Option<Pid>,
-}
-
-impl ProcessGroup {
-    /// Spawn `cmd` as the leader of a new process group (the group exists when this returns).
-    fn spawn(cmd: &mut Command) -> io::Result<Self> {
-        let child = cmd.process_group(0).kill_on_drop(true).spawn()?;
-        // `id()` is `None` only once the child was reaped, which cannot have happened yet;
-        // should it, `child` is dropped here and `kill_on_drop` kills it.
-        let pgid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(Pid::from_raw)
-            .ok_or_else(|| io::Error::other("the spawned program has no pid"))?;
-        Ok(Self {
-            child,
-            pgid: Some(pgid),
-        })
-    }
-
-    /// Give the value (on stdin, if piped) and wait for the leader to exit.
-    async fn run(&mut self, value: &SecretValue) -> io::Result<ExitStatus> {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            // A program that exits without reading stdin closes the pipe: not an error here,
-            // its exit status decides.
-            let _ = stdin.write_all(value.expose()).await;
-            drop(stdin);
-        }
-        self.child.wait().await
-    }
-
-    /// `SIGKILL` to every process in the group, once. An empty group (`ESRCH`) is fine.
-    ///
-    /// While the leader is not reaped (timeout, cancellation) its pid cannot be reused, so the
-    /// signal reaches only our group. After a normal exit the leader is reaped; a group with
-    /// members left keeps its id reserved, and an empty one could only be hit if the kernel
-    /// handed the same pid to a new group leader in the instant between reaping and this call.
-    fn kill(&mut self) {
-        let Some(pgid) = self.pgid.take() else {
-            return;
-        };
-        match kill_process_group(pgid, Signal::KILL) {
-            Ok(()) | Err(Errno::SRCH) => {}
-            Err(e) => {
-                tracing::warn!(pgid = pgid.as_raw_nonzero().get(), error = %e, "could not kill the command's process group")
+    /// The scrubbed stderr at info level after a failure (`-v` shows it), at debug level after
+    /// a success that wrote some.
+    fn log(&self, failure: Option<&str>, stderr: &str) {
+        let (name, program) = (&self.name, &self.program);
+        match (failure, self.role) {
+            (Some(failure), Role::Verifier) => {
+                tracing::info!(verifier = %name, %program, %failure, %stderr, "command verifier failed")
+            }
+            (Some(failure), Role::Target) => {
+                tracing::info!(target = %name, %program, %failure, %stderr, "command target failed")
+            }
+            (Some(failure), Role::Revoke) => {
+                tracing::info!(target = %name, %program, %failure, %stderr, "command revoke failed")
+            }
+            (None, _) if stderr.is_empty() => {}
+            (None, Role::Verifier) => {
+                tracing::debug!(verifier = %name, %program, %stderr, "command verifier passed")
+            }
+            (None, Role::Target) => {
+                tracing::debug!(target = %name, %program, %stderr, "command target passed")
+            }
+            (None, Role::Revoke) => {
+                tracing::debug!(target = %name, %program, %stderr, "command revoke passed")
             }
         }
     }
 }
 
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        // Runs before `child` is dropped (which kills and reaps the leader in the background).
-        self.kill();
+/// `exited with status 2`, `was killed by signal 9`.
+fn exit_failure(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("ended abnormally ({status})"),
     }
 }
 
@@ -295,6 +361,9 @@ impl Drop for ProcessGroup {
 impl Verifier for CommandRunner {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn check(&self) -> Result<()> {
+        CommandRunner::check(self)
     }
     async fn verify(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
         self.run(ctx, value).await
@@ -305,6 +374,9 @@ impl Verifier for CommandRunner {
 impl Target for CommandRunner {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn check(&self) -> Result<()> {
+        CommandRunner::check(self)
     }
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
         self.run(ctx, value).await
@@ -317,7 +389,7 @@ impl Target for CommandRunner {
             Some(r) => r.run(ctx, old).await,
             None => Err(Error::new(
                 ErrorKind::NotSupported,
-                format!("target {} has no revoke command", self.name),
+                format!("target {:?} has no revoke command", self.name),
             )),
         }
     }
@@ -339,10 +411,7 @@ mod tests {
     }
 
     fn ctx() -> VerifyContext {
-        VerifyContext {
-            secret: "s".into(),
-            rotation_id: None,
-        }
+        VerifyContext::new("s".into(), None)
     }
 
     #[tokio::test]

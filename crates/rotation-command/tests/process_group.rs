@@ -24,10 +24,7 @@ fn verifier(script: &str, timeout: &str) -> rotation_command::CommandRunner {
 }
 
 fn ctx() -> VerifyContext {
-    VerifyContext {
-        secret: "s".into(),
-        rotation_id: None,
-    }
+    VerifyContext::new("s".into(), None)
 }
 
 /// Whether `pid` is a live process. A zombie (exited, waiting for its new parent to reap it)

@@ -14,6 +14,28 @@ pub struct VerifyContext {
     pub secret: SecretId,
     /// The rotation in progress (`None` for `rotation verify` of the current value).
     pub rotation_id: Option<RotationId>,
+    /// The rotation's credentials the engine knows (new and old), whichever value a call is
+    /// given: an implementation that reports outside text (a program's stderr) removes these
+    /// from it as well as the given value. Never sent anywhere.
+    pub related_values: Vec<SecretValue>,
+}
+
+impl VerifyContext {
+    /// A context with no related values.
+    pub fn new(secret: SecretId, rotation_id: Option<RotationId>) -> Self {
+        Self {
+            secret,
+            rotation_id,
+            related_values: Vec::new(),
+        }
+    }
+
+    /// Add related values (empty ones are skipped: there is nothing to remove).
+    pub fn with_related_values(mut self, values: impl IntoIterator<Item = SecretValue>) -> Self {
+        self.related_values
+            .extend(values.into_iter().filter(|v| !v.is_empty()));
+        self
+    }
 }
 
 /// Checks that a credential works.
@@ -23,13 +45,21 @@ pub struct VerifyContext {
 ///   closed: a verifier that cannot run, times out or is misconfigured returns an error).
 /// - Failures are [`ErrorKind::Verification`](crate::ErrorKind::Verification) (the credential
 ///   was rejected) or [`ErrorKind::Temporary`](crate::ErrorKind::Temporary) (could not tell).
-/// - The value must not reach argv, logs or the error message.
+/// - The value, and the context's related values, must not reach argv, logs or the error
+///   message.
 /// - Must be side-effect free: the engine may run it more than once.
+/// - [`Verifier::check`] makes only static checks with no side effect (e.g. the program exists
+///   and is executable); `config check` and `rotate --dry-run` run it. Its failures are
+///   [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) errors naming the field.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Verifier: Send + Sync + fmt::Debug {
     /// The configured name (for results and audit).
     fn name(&self) -> &str;
+    /// Static checks of the configuration, without side effects (the default passes).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
     /// Check `value`.
     async fn verify(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()>;
 }
@@ -40,13 +70,19 @@ pub trait Verifier: Send + Sync + fmt::Debug {
 /// - `apply` is idempotent: applying the same value twice is the same as once, so a resumed
 ///   rotation can re-apply. Rollback re-applies the old value through the same call.
 /// - Failures are [`ErrorKind::Target`](crate::ErrorKind::Target) or
-///   [`ErrorKind::Temporary`](crate::ErrorKind::Temporary); the value never reaches argv, logs or
-///   the error message.
+///   [`ErrorKind::Temporary`](crate::ErrorKind::Temporary); the value and the context's related
+///   values never reach argv, logs or the error message.
+/// - [`Target::check`]: static checks with no side effect, as [`Verifier::check`] (covering the
+///   revoke program too).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Target: Send + Sync + fmt::Debug {
     /// The configured name.
     fn name(&self) -> &str;
+    /// Static checks of the configuration, without side effects (the default passes).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
     /// Make the target accept `value`.
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()>;
 

@@ -309,10 +309,7 @@ async fn an_orphan_is_discarded_only_after_the_target_has_the_current_value() {
         .stage(&SecretPath::new(PATH), &rid, &SecretValue::from("new"))
         .await
         .unwrap();
-    let ctx = VerifyContext {
-        secret: b.id.clone(),
-        rotation_id: Some(rid),
-    };
+    let ctx = VerifyContext::new(b.id.clone(), Some(rid));
     w.app.apply(&ctx, &SecretValue::from("new")).await.unwrap();
     let reports = w
         .engine("e", Duration::from_secs(30))

@@ -1,6 +1,10 @@
 //! `rotation config check` and `rotation completions`.
 
+use std::collections::HashSet;
+
 use clap::CommandFactory;
+use rotation_config::SecretEntry;
+use rotation_core::{Target, Verifier};
 use serde::Serialize;
 
 use crate::app::Context;
@@ -23,6 +27,7 @@ struct Summary {
 /// for advisories (read-only).
 pub async fn check(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
+    check_programs(ctx, &cfg.secrets.iter().collect::<Vec<_>>())?;
     let mut advisories = Vec::new();
     for entry in &cfg.secrets {
         let Ok(binding) = cfg.bind_one(entry, rotation_config::Access::ReadOnly) else {
@@ -58,6 +63,27 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
         }
     });
     Ok(OK)
+}
+
+/// The static checks of every verifier and target `entries` use (each once; e.g. the program
+/// exists and is executable). The first failure is a config error (exit 2) naming the field.
+pub(crate) fn check_programs(ctx: &Context, entries: &[&SecretEntry]) -> Result<(), CliError> {
+    let fail =
+        |e: rotation_core::Error| CliError::usage(format!("{}: {e}", ctx.config_path().display()));
+    let mut seen = HashSet::new();
+    for entry in entries {
+        for v in &entry.verifiers {
+            if seen.insert(("verifier", Verifier::name(v.as_ref()))) {
+                Verifier::check(v.as_ref()).map_err(fail)?;
+            }
+        }
+        if let Some(t) = &entry.target
+            && seen.insert(("target", Target::name(t.as_ref())))
+        {
+            Target::check(t.as_ref()).map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 /// Print completions for `shell`.

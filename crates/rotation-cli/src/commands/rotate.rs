@@ -183,6 +183,8 @@ struct Plan {
 }
 
 async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Result<u8, CliError> {
+    // A program that cannot start is a config error (exit 2), not a failed plan.
+    super::config_cmd::check_programs(ctx, entries)?;
     let mut plans = Vec::new();
     for entry in entries {
         plans.push(plan(cfg, entry).await);

@@ -186,14 +186,11 @@ impl Engine {
             Some(f) => field::extract(&current.value, f)?,
             None => current.value,
         };
-        let ctx = VerifyContext {
-            secret: binding.id.clone(),
-            rotation_id: None,
-        };
+        let ctx = VerifyContext::new(binding.id.clone(), None);
         for v in &binding.verifiers {
             v.verify(&ctx, &credential)
                 .await
-                .map_err(|e| Error::new(e.kind(), format!("verifier {}: {e}", v.name())))?;
+                .map_err(|e| super::steps::verifier_error(v.as_ref(), e))?;
         }
         Ok(current.version)
     }

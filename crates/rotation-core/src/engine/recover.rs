@@ -406,10 +406,7 @@ impl Engine {
         // must never leave the target with a credential no store holds.
         let synced = match (&binding.target, orphans.is_empty()) {
             (Some(target), false) => {
-                let ctx = VerifyContext {
-                    secret: binding.id.clone(),
-                    rotation_id: None,
-                };
+                let ctx = VerifyContext::new(binding.id.clone(), None);
                 match self.current_credential(binding).await {
                     Ok(current) => target.apply(&ctx, &current).await,
                     Err(err) => Err(err),

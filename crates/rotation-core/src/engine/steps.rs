@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::field;
 use crate::machine::{Outcome, RotationState, Step};
 use crate::secret::{SecretValue, VersionId};
-use crate::verify::VerifyContext;
+use crate::verify::{Verifier, VerifyContext};
 
 impl Engine {
     pub(super) async fn perform_with_retries(
@@ -79,10 +79,10 @@ impl Engine {
         let store = &binding.store;
         let path = &binding.path;
         let rid = &state.rotation_id;
-        let ctx = VerifyContext {
-            secret: binding.id.clone(),
-            rotation_id: Some(rid.clone()),
-        };
+        // Both credentials, so that output a target or verifier reports is scrubbed of either.
+        let ctx = VerifyContext::new(binding.id.clone(), Some(rid.clone())).with_related_values(
+            std::iter::once(values.new_credential.clone()).chain(values.old_credential.clone()),
+        );
         let need = |v: &Option<VersionId>, what: &str| {
             v.clone()
                 .ok_or_else(|| Error::internal(format!("{what} version unknown at this step")))
@@ -139,7 +139,7 @@ impl Engine {
                 for v in &binding.verifiers {
                     v.verify(&ctx, &values.new_credential)
                         .await
-                        .map_err(|e| Error::new(e.kind(), format!("verifier {}: {e}", v.name())))?;
+                        .map_err(|e| verifier_error(v.as_ref(), e))?;
                 }
                 Outcome::Done
             }
@@ -210,6 +210,16 @@ impl Engine {
             Some(f) => field::extract(&value, f),
             None => Ok(value),
         }
+    }
+}
+
+/// A verifier's error, named by the verifier unless its message already starts that way (the
+/// command verifier names itself as `verifier "<name>"`).
+pub(super) fn verifier_error(v: &dyn Verifier, e: Error) -> Error {
+    if e.message().starts_with(&format!("verifier {:?}", v.name())) {
+        e
+    } else {
+        Error::new(e.kind(), format!("verifier {}: {e}", v.name()))
     }
 }
 
