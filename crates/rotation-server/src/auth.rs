@@ -61,7 +61,7 @@ pub async fn authenticate(State(app): State<App>, mut req: Request, next: Next) 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    match presented.and_then(|t| find(&app.tokens(), t)) {
+    match presented.and_then(|t| find(app.tokens(), t)) {
         Some(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await

@@ -141,7 +141,7 @@ pub async fn emergency(
         ));
     }
     let ids: Vec<SecretId> = req.secret_ids.iter().map(SecretId::new).collect();
-    if let Some(unknown) = ids.iter().find(|id| !app.knows(*id)) {
+    if let Some(unknown) = ids.iter().find(|id| !app.knows(id)) {
         return Err(ApiError::not_found(format!("secret {unknown}")));
     }
     let acted = req.indicator.is_compromise() || req.severity > Severity::Low;
