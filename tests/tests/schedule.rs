@@ -53,9 +53,10 @@ fn failing_rotations_are_retried_with_backoff_and_new_values_then_quarantined() 
     );
     let sandbox = Sandbox::new(&config);
     seed(&sandbox.store(".rotation/store"), "app/key", b"old");
+    let results = tempfile::NamedTempFile::new().expect("tmp");
     let watch = sandbox
         .command(&["run", "--watch", "--tick", "50ms", "--output", "json"])
-        .stdout(std::process::Stdio::null())
+        .stdout(results.reopen().expect("reopen"))
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -73,6 +74,15 @@ fn failing_rotations_are_retried_with_backoff_and_new_values_then_quarantined() 
     let _ = watch.0.kill();
     let _ = watch.0.wait();
 
+    // Each result says which attempt it was: the first try, then the retries.
+    let numbers: Vec<u64> = std::fs::read_to_string(results.path())
+        .expect("results")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["secret"] == "s")
+        .filter_map(|r| r["attempts"].as_u64())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3], "attempt numbers of the watch's results");
     assert_eq!(status[0]["quarantined"], true, "{status}");
     assert_eq!(status[0]["schedule"], "quarantined");
     assert_eq!(

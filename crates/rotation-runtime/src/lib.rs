@@ -72,20 +72,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Open the state (schedules reconciled), the audit sink, the engine and the bindings.
+    /// Open the bindings, then the state (schedules reconciled), the audit sink and the
+    /// engine. Stores are opened first: a config they refuse (an unsafe file store directory,
+    /// missing credentials) fails before the state database or the audit log is created.
     pub async fn open(self) -> Result<Runtime> {
-        let state = open_state(&self.config).await?;
-        let audit = open_audit(&self.config)?;
-        let mut engine = Engine::builder()
-            .audit(audit.clone())
-            .state(state.clone())
-            .lease_ttl(self.config.lease_ttl);
-        if let Some(holder) = self.holder {
-            engine = engine.holder(holder);
-        }
-        if let Some(wrap) = self.wrap_journal {
-            engine = engine.journal(wrap(state.clone()));
-        }
         let bindings = match &self.bind {
             Bind::All => self.config.bind()?,
             Bind::Only(ids, access) => {
@@ -98,6 +88,18 @@ impl RuntimeBuilder {
             }
             Bind::None => Bindings::new(),
         };
+        let state = open_state(&self.config).await?;
+        let audit = open_audit(&self.config)?;
+        let mut engine = Engine::builder()
+            .audit(audit.clone())
+            .state(state.clone())
+            .lease_ttl(self.config.lease_ttl);
+        if let Some(holder) = self.holder {
+            engine = engine.holder(holder);
+        }
+        if let Some(wrap) = self.wrap_journal {
+            engine = engine.journal(wrap(state.clone()));
+        }
         Ok(Runtime {
             engine: engine.build(),
             state,

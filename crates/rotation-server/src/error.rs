@@ -114,3 +114,48 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rotation_core::{Error, ErrorKind};
+
+    fn status_of(kind: ErrorKind) -> (StatusCode, Option<String>) {
+        let response = ApiError::from(Error::new(kind, "why")).into_response();
+        let retry = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        (response.status(), retry)
+    }
+
+    #[test]
+    fn core_error_kinds_map_to_statuses_a_client_can_act_on() {
+        use ErrorKind as K;
+        for (kind, status) in [
+            (K::NotFound, StatusCode::NOT_FOUND),
+            (K::Conflict, StatusCode::CONFLICT),
+            (K::InProgress, StatusCode::CONFLICT),
+            (K::AlreadyExists, StatusCode::CONFLICT),
+            (K::InvalidValue, StatusCode::UNPROCESSABLE_ENTITY),
+            (K::NotSupported, StatusCode::NOT_IMPLEMENTED),
+            (K::PermissionDenied, StatusCode::BAD_GATEWAY),
+            (K::Target, StatusCode::BAD_GATEWAY),
+            (K::Io, StatusCode::INTERNAL_SERVER_ERROR),
+            (K::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+            (K::InvalidConfig, StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(status_of(kind), (status, None), "{kind:?}");
+        }
+        assert_eq!(
+            status_of(K::Temporary),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("5".to_owned()))
+        );
+    }
+
+    #[test]
+    fn internal_errors_carry_no_internal_text() {
+        let e = ApiError::from(Error::new(ErrorKind::Io, "/var/lib/secret/path: disk"));
+        assert!(!e.message.contains("/var/lib"), "{}", e.message);
+    }
+}

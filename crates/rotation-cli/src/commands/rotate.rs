@@ -35,6 +35,11 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     } else {
         None
     };
+    if let Some(v) = &value {
+        // Before anything is opened for writing: a bad value changes and audits nothing.
+        let binding = cfg.bind_one(entries[0], rotation_config::Access::ReadOnly)?;
+        check_supplied_value(v, &binding)?;
+    }
     let ids: Vec<_> = entries.iter().map(|e| e.id.clone()).collect();
     let rt = ctx
         .runtime(
@@ -43,9 +48,6 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
         )
         .await?;
     let bindings = rt.bindings();
-    if let Some(v) = &value {
-        check_supplied_value(v, &bindings[&ids[0]])?;
-    }
     let engine = rt.engine();
 
     let bar =
