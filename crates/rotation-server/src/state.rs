@@ -168,13 +168,9 @@ impl AppInner {
         if !self.knows(secret) {
             return Err(NotStarted::Unknown);
         }
-        let claim = self
-            .engine()
+        self.engine()
             .claim(secret, rid.clone())
-            .map_err(NotStarted::Running)?;
-        self.metrics
-            .set_in_progress(self.engine().running_count() as i64);
-        Ok(claim)
+            .map_err(NotStarted::Running)
     }
 
     /// The rotation running (or waiting for a permit) for `secret`, if any.
@@ -215,8 +211,6 @@ impl AppInner {
 
     /// Metrics, the kept result, notifications and the quarantine gauge of a finished rotation.
     pub(crate) async fn finished(&self, binding: &SecretBinding, r: &RotationResult) {
-        self.metrics
-            .set_in_progress(self.engine().running_count() as i64);
         self.metrics.record(r, binding.store.kind());
         {
             let mut results = lock(&self.results);

@@ -86,6 +86,10 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "OpenMetrics text",
     body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    // Read from the engine's claims at scrape time: scheduled, API and emergency rotations all
+    // claim there, so the gauge cannot drift from what runs.
+    app.metrics()
+        .set_in_progress(app.engine().running_count() as i64);
     (
         [(header::CONTENT_TYPE, crate::metrics::Metrics::CONTENT_TYPE)],
         app.metrics().render(),
