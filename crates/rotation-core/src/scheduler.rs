@@ -6,14 +6,14 @@
 //! A permit is taken *before* a secret is claimed, so no secret looks busy while it only waits,
 //! and a pass stops starting work as soon as its hold says so (shutdown, emergencies first).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::engine::{Engine, RecoveryReport, SecretBinding};
 use crate::error::{Error, Result};
 use crate::result::RotationResult;
@@ -50,6 +50,7 @@ pub struct Scheduler {
     observer: Arc<dyn PassObserver>,
     hold: Arc<Hold>,
     clock: Arc<dyn Clock>,
+    remove_orphans: bool,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -71,6 +72,7 @@ pub struct SchedulerBuilder {
     observer: Arc<dyn PassObserver>,
     hold: Arc<Hold>,
     clock: Arc<dyn Clock>,
+    remove_orphans: bool,
 }
 
 impl std::fmt::Debug for SchedulerBuilder {
@@ -108,9 +110,16 @@ impl SchedulerBuilder {
         self.hold = Arc::new(hold);
         self
     }
-    /// The clock due times are compared with (default: system).
+    /// The clock due times are compared with (default: the engine's, which checks them again
+    /// under the lease).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+    /// Whether a due schedule without a binding is removed as no longer configured (default:
+    /// true). Turn off when the bindings are only part of the config.
+    pub fn remove_orphans(mut self, remove: bool) -> Self {
+        self.remove_orphans = remove;
         self
     }
     /// Build.
@@ -125,6 +134,7 @@ impl SchedulerBuilder {
             observer: self.observer,
             hold: self.hold,
             clock: self.clock,
+            remove_orphans: self.remove_orphans,
         }
     }
 }
@@ -133,6 +143,7 @@ impl SchedulerBuilder {
 #[derive(Debug)]
 pub struct Pass {
     handles: Vec<JoinHandle<Option<RotationResult>>>,
+    secrets: Vec<SecretId>,
     /// Whether the due query returned a full batch (more may be due).
     pub full: bool,
 }
@@ -173,6 +184,7 @@ impl Scheduler {
     /// Start building a scheduler for `bindings` on `engine`.
     pub fn builder(engine: Engine, bindings: Arc<Bindings>) -> SchedulerBuilder {
         SchedulerBuilder {
+            clock: engine.clock().clone(),
             engine,
             bindings,
             permits: None,
@@ -180,7 +192,7 @@ impl Scheduler {
             batch: DEFAULT_BATCH,
             observer: Arc::new(NoObserver),
             hold: Arc::new(|| false),
-            clock: Arc::new(SystemClock),
+            remove_orphans: true,
         }
     }
 
@@ -208,14 +220,25 @@ impl Scheduler {
     /// in this process are left for the next pass; a due check under the lease skips secrets
     /// another process rotates.
     pub async fn pass(&self) -> Result<Pass> {
+        self.pass_skipping(&HashSet::new()).await
+    }
+
+    async fn pass_skipping(&self, skip: &HashSet<SecretId>) -> Result<Pass> {
         let state = self.engine.state_store().ok_or_else(|| {
             Error::config("state", "the scheduler needs a state store for schedules")
         })?;
         let due = state.due_schedules(self.clock.now(), self.batch).await?;
         let full = due.len() >= self.batch;
         let mut handles = Vec::new();
+        let mut secrets = Vec::new();
         for record in due {
+            if skip.contains(&record.secret) {
+                continue;
+            }
             let Some(binding) = self.bindings.get(&record.secret) else {
+                if !self.remove_orphans {
+                    continue;
+                }
                 match state.delete_schedule(&record.secret).await {
                     Ok(_) => {
                         tracing::info!(secret = %record.secret, "schedule of a secret no longer configured removed")
@@ -235,6 +258,7 @@ impl Scheduler {
             let Ok(claim) = self.engine.claim(&binding.id, RotationId::generate()) else {
                 continue; // running here already (an API or emergency rotation)
             };
+            secrets.push(binding.id.clone());
             let (engine, binding, observer) =
                 (self.engine.clone(), binding.clone(), self.observer.clone());
             handles.push(tokio::spawn(async move {
@@ -244,19 +268,26 @@ impl Scheduler {
                 Some(result)
             }));
         }
-        Ok(Pass { handles, full })
+        Ok(Pass {
+            handles,
+            secrets,
+            full,
+        })
     }
 
     /// Passes until nothing more is due (a full batch is followed by another pass once it
-    /// finished); every result, by secret.
+    /// finished); every result, by secret. Each secret is tried at most once per call: one
+    /// that stays due (busy elsewhere, refused before it started) waits for the next call.
     pub async fn run_due(
         &self,
         mut each: impl FnMut(&RotationResult),
     ) -> Result<Vec<RotationResult>> {
         let mut all = Vec::new();
+        let mut tried = HashSet::new();
         loop {
-            let pass = self.pass().await?;
+            let pass = self.pass_skipping(&tried).await?;
             let again = pass.full && pass.started() > 0;
+            tried.extend(pass.secrets.iter().cloned());
             all.extend(pass.finish(&mut each).await?);
             if !again {
                 break;

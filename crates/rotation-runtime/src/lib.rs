@@ -194,8 +194,16 @@ impl Runtime {
         &self.config
     }
     /// The scheduler over the opened bindings; the caller sets concurrency, permits, hooks.
+    /// Due schedules without a binding are removed as no longer configured only when every
+    /// configured secret is bound (a runtime for a few secrets leaves the others alone).
     pub fn scheduler(&self) -> SchedulerBuilder {
+        let all_bound = self
+            .config
+            .secrets
+            .iter()
+            .all(|e| self.bindings.contains_key(&e.id));
         rotation_core::Scheduler::builder(self.engine.clone(), self.bindings.clone())
+            .remove_orphans(all_bound)
     }
     /// Statistics over the configured secrets (persisted counts, active schedules, rotations
     /// running in any process).

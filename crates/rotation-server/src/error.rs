@@ -81,8 +81,11 @@ impl From<rotation_core::Error> for ApiError {
             K::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             K::AlreadyExists | K::Conflict | K::InProgress => (StatusCode::CONFLICT, "conflict"),
             K::Temporary => {
+                // The detail (a database path, a store address) stays in the log.
                 tracing::warn!(error = %err, "temporary failure");
-                let mut e = ApiError::unavailable(format!("temporarily unavailable: {err}"));
+                let mut e = ApiError::unavailable(
+                    "temporarily unavailable (see the server log); retry after the delay given",
+                );
                 e.retry_after = Some(RETRY_AFTER_SECS);
                 return e;
             }
@@ -154,8 +157,13 @@ mod tests {
     }
 
     #[test]
-    fn internal_errors_carry_no_internal_text() {
-        let e = ApiError::from(Error::new(ErrorKind::Io, "/var/lib/secret/path: disk"));
-        assert!(!e.message.contains("/var/lib"), "{}", e.message);
+    fn internal_and_temporary_errors_carry_no_internal_text() {
+        for kind in [ErrorKind::Io, ErrorKind::Temporary, ErrorKind::Internal] {
+            let e = ApiError::from(Error::new(
+                kind,
+                "state database /var/lib/rotation/state.db: database is locked",
+            ));
+            assert!(!e.message.contains("/var/lib"), "{kind:?}: {}", e.message);
+        }
     }
 }

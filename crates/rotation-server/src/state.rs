@@ -196,15 +196,16 @@ impl AppInner {
     /// starts once shutdown began. The claim is released at the end, whatever happens.
     pub(crate) async fn run(&self, claim: Claim, request: RotateRequest) -> Option<RotationResult> {
         let entry = &self.secrets[claim.secret()];
-        let result = {
-            let _permit = self.permits.clone().acquire_owned().await.ok()?;
-            if self.is_stopping() {
-                return None;
-            }
-            self.engine()
-                .rotate_claimed(claim, &entry.binding, request)
-                .await
-        };
+        // The permit is held until the result is recorded and notified: shutdown's drain waits
+        // for every permit, so nothing is lost between the claim's release and `finished`.
+        let _permit = self.permits.clone().acquire_owned().await.ok()?;
+        if self.is_stopping() {
+            return None;
+        }
+        let result = self
+            .engine()
+            .rotate_claimed(claim, &entry.binding, request)
+            .await;
         self.finished(&entry.binding, &result).await;
         Some(result)
     }
@@ -268,9 +269,17 @@ impl AppInner {
         self.metrics.set_quarantined(q.len() as i64);
     }
 
-    /// Wait until no rotation is claimed, at most `within`; returns whether idle.
+    /// Wait until no rotation is claimed and every permit is back (each rotation holds one
+    /// until its result is recorded and notified), at most `within`; returns whether idle.
     pub(crate) async fn drain(&self, within: std::time::Duration) -> bool {
-        self.engine().drain(within).await
+        let deadline = tokio::time::Instant::now() + within;
+        if !self.engine().drain(within).await {
+            return false;
+        }
+        let all = u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline, self.permits.acquire_many(all))
+            .await
+            .is_ok_and(|p| p.is_ok())
     }
 }
 

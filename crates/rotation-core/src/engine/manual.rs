@@ -43,16 +43,26 @@ impl Engine {
     /// value. Holds the lease, journals every step and is reported only once its audit record
     /// is durable.
     pub async fn rollback(&self, binding: &SecretBinding) -> Result<RollbackOutcome> {
+        // The claim carries the id the rollback is journaled under (shown by a 409 elsewhere).
+        let rotation_id = RotationId::generate();
         let _guard = self
-            .claim_any(&binding.id)
-            .ok_or_else(|| Error::new(ErrorKind::InProgress, "rotation already in progress"))?;
+            .claim(&binding.id, rotation_id.clone())
+            .map_err(|running| {
+                Error::new(
+                    ErrorKind::InProgress,
+                    format!("rotation already in progress (rotation {running})"),
+                )
+            })?;
         let lease = self.lease_for(binding, "roll back").await?;
         let outcome = match &lease {
             Some(held) => match self.settle_interrupted(binding, held).await {
-                Ok(()) => self.rollback_held(binding, lease.as_ref()).await,
+                Ok(()) => {
+                    self.rollback_held(binding, rotation_id, lease.as_ref())
+                        .await
+                }
                 Err(err) => Err(err),
             },
-            None => self.rollback_held(binding, None).await,
+            None => self.rollback_held(binding, rotation_id, None).await,
         };
         if let Some(lease) = lease {
             lease.release().await;
@@ -63,6 +73,7 @@ impl Engine {
     async fn rollback_held(
         &self,
         binding: &SecretBinding,
+        rotation_id: RotationId,
         lease: Option<&LeaseKeeper>,
     ) -> Result<RollbackOutcome> {
         let store = &binding.store;
@@ -80,7 +91,7 @@ impl Engine {
             field::extract(&previous.value, f)?;
         }
         let state = RotationState::rollback(
-            RotationId::generate(),
+            rotation_id,
             binding.id.clone(),
             binding.target.is_some(),
             current.version.clone(),

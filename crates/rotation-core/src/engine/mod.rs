@@ -528,10 +528,13 @@ impl Engine {
             if let Some(lease) = lease {
                 lease.release().await;
             }
-            return Some(reject(
-                err.kind(),
-                format!("audit log unavailable, nothing changed: {err}"),
-            ));
+            return Some(RotationResult {
+                attempts,
+                ..reject(
+                    err.kind(),
+                    format!("audit log unavailable, nothing changed: {err}"),
+                )
+            });
         }
         tracing::info!(secret = %binding.id, rotation_id = %rotation_id, %strategy, store = binding.store.kind(), "rotation started");
 
@@ -552,6 +555,7 @@ impl Engine {
                 drop(guard);
                 tracing::error!(secret = %binding.id, rotation_id = %rotation_id, error = %err, "rotation abandoned to recovery");
                 return Some(RotationResult {
+                    attempts,
                     old_version: state.old_version,
                     new_version: state.new_version,
                     verification_passed: state.verification_passed,

@@ -212,7 +212,7 @@ impl Engine {
         let Some(binding) = bindings.get(&secret) else {
             return skipped("secret is no longer configured".into());
         };
-        let Some(_guard) = self.claim_any(&secret) else {
+        let Some(_guard) = self.claim(&secret, rid.clone()).ok() else {
             return skipped("rotation in progress in this process".into());
         };
         let lease = match self.take_lease(state, &secret).await {

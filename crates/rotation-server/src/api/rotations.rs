@@ -93,7 +93,7 @@ pub struct StatsView {
     pub active_schedules: u64,
     /// Configured secrets.
     pub total_schedules: u64,
-    /// Rotations running in this server.
+    /// Rotations running now in any process sharing the state database (live leases).
     pub active_rotations: u64,
 }
 
