@@ -135,7 +135,15 @@ impl Kv {
             };
             match wait {
                 Some(w) if attempt < self.retry.max_retries && w <= self.retry.max_wait => {
-                    tracing::debug!(attempt, wait_ms = w.as_millis() as u64, "azure: retrying");
+                    // Said at the default level: a DNS failure or a throttled vault otherwise
+                    // shows nothing for seconds before the error.
+                    tracing::warn!(
+                        attempt = attempt + 1,
+                        of = self.retry.max_retries,
+                        wait_ms = w.as_millis() as u64,
+                        cause = %errors::causes(&err),
+                        "azure: request failed, retrying"
+                    );
                     tokio::time::sleep(w).await;
                     attempt += 1;
                 }

@@ -9,7 +9,7 @@ use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequest
 use azure_core::error::ErrorKind;
 use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
-    WorkloadIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
 };
 use tokio::sync::Mutex;
 
@@ -25,12 +25,24 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl ChainCredential {
+    /// The credentials tried, in order (for `-v` logs and tests).
+    pub fn links(&self) -> Vec<&'static str> {
+        self.links.iter().map(|(name, _)| *name).collect()
+    }
+
     /// The chain for this process's environment, as Azure's `DefaultAzureCredential` picks it:
     /// a service principal in the environment (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
     /// `AZURE_CLIENT_SECRET`) or a workload identity (`AZURE_FEDERATED_TOKEN_FILE`) is used alone
     /// when configured, so a passing failure of it never falls back to another identity;
-    /// otherwise managed identity, then the Azure CLI login.
+    /// otherwise managed identity (the user-assigned one whose client id is `AZURE_CLIENT_ID`
+    /// when set, as Azure's SDKs do; the system-assigned one otherwise), then the Azure CLI
+    /// login.
     pub fn from_env() -> azure_core::Result<Self> {
+        Self::from_vars(env)
+    }
+
+    /// [`ChainCredential::from_env`] over a variable lookup (tests pass a map).
+    pub fn from_vars(env: impl Fn(&str) -> Option<String>) -> azure_core::Result<Self> {
         let mut links: Vec<(&'static str, Arc<dyn TokenCredential>)> = Vec::new();
         if let (Some(tenant), Some(client), Some(secret)) = (
             env("AZURE_TENANT_ID"),
@@ -42,7 +54,22 @@ impl ChainCredential {
         } else if env("AZURE_FEDERATED_TOKEN_FILE").is_some() {
             links.push(("workload identity", WorkloadIdentityCredential::new(None)?));
         } else {
-            links.push(("managed identity", ManagedIdentityCredential::new(None)?));
+            match env("AZURE_CLIENT_ID") {
+                Some(client_id) => {
+                    let options = ManagedIdentityCredentialOptions {
+                        user_assigned_id: Some(UserAssignedId::ClientId(client_id)),
+                        ..Default::default()
+                    };
+                    links.push((
+                        "managed identity (user-assigned, AZURE_CLIENT_ID)",
+                        ManagedIdentityCredential::new(Some(options))?,
+                    ));
+                }
+                None => links.push((
+                    "managed identity (system-assigned)",
+                    ManagedIdentityCredential::new(None)?,
+                )),
+            }
             links.push(("Azure CLI", AzureCliCredential::new(None)?));
         }
         Ok(Self {
@@ -113,5 +140,44 @@ impl TokenCredential for StaticTokenCredential {
             self.token.secret().to_owned(),
             self.expires_on,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(vars: &[(&str, &str)]) -> Vec<&'static str> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ChainCredential::from_vars(|k| vars.get(k).cloned())
+            .expect("chain")
+            .links()
+    }
+
+    #[test]
+    fn the_chain_follows_the_environment_like_azure_sdks() {
+        assert_eq!(
+            chain(&[]),
+            ["managed identity (system-assigned)", "Azure CLI"]
+        );
+        assert_eq!(
+            chain(&[("AZURE_CLIENT_ID", "11111111-2222-3333-4444-555555555555")]),
+            [
+                "managed identity (user-assigned, AZURE_CLIENT_ID)",
+                "Azure CLI"
+            ],
+            "a client id alone selects the user-assigned managed identity"
+        );
+        assert_eq!(
+            chain(&[
+                ("AZURE_TENANT_ID", "t"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_CLIENT_SECRET", "s")
+            ]),
+            ["environment (AZURE_CLIENT_SECRET)"]
+        );
     }
 }

@@ -109,17 +109,24 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
         return match err.kind() {
             AzureKind::Connection | AzureKind::Io => Error::new(
                 ErrorKind::Temporary,
-                format!("{on}: the request did not complete: {err}"),
+                format!(
+                    "{on}: the request did not complete: {}{}",
+                    causes(err),
+                    hint(err)
+                ),
             ),
             AzureKind::Credential if transient_cause(err) => Error::new(
                 ErrorKind::Temporary,
-                format!("{on}: the token endpoint did not answer: {err}"),
+                format!("{on}: the token endpoint did not answer: {}", causes(err)),
             ),
             AzureKind::Credential => Error::new(
                 ErrorKind::Unauthenticated,
-                format!("{on}: no credential could get a token: {err}"),
+                format!(
+                    "{on}: no credential could get a token: {}; log in with `az login`, or set                      AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a workload identity                      (AZURE_FEDERATED_TOKEN_FILE) or a managed identity (AZURE_CLIENT_ID for a                      user-assigned one)",
+                    causes(err)
+                ),
             ),
-            _ => Error::internal(format!("{on}: {err}")),
+            _ => Error::internal(format!("{on}: {}", causes(err))),
         };
     };
     let status = StatusCode::from(r.status);
@@ -145,7 +152,10 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
         }
         (401, ..) => (
             ErrorKind::Unauthenticated,
-            format!("{on}: the token was refused ({code})"),
+            format!(
+                "{on}: the token was refused ({code}): it expired or was issued for another \
+                 tenant or resource; log in again (`az login`) or check AZURE_TENANT_ID"
+            ),
         ),
         (404, ..) => (ErrorKind::NotFound, format!("{on}: not found ({code})")),
         (409, _, "ObjectIsDeletedButRecoverable") => (
@@ -171,6 +181,37 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
         _ => (ErrorKind::InvalidValue, format!("{on}: refused ({code})")),
     };
     Error::new(kind, message)
+}
+
+/// `err` and every cause under it, joined by `: ` (a cause already quoted by the message above
+/// it is skipped): "failed to execute `reqwest` request: error sending request for url (...):
+/// client error (Connect): dns error: failed to lookup address information: ...". Service
+/// responses are not part of the chain (bodies stay out: they could hold a value).
+pub(crate) fn causes(err: &azure_core::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+/// A next step for failures that have an obvious one.
+fn hint(err: &azure_core::Error) -> &'static str {
+    let text = causes(err).to_lowercase();
+    if text.contains("certificate") || text.contains("unknownissuer") {
+        "; the vault's TLS certificate is not trusted: set `ca_cert` on the store (a private CA)          or check the vault URL"
+    } else if text.contains("dns error") || text.contains("lookup address") {
+        "; the vault's host name does not resolve: check `vault_url`"
+    } else if text.contains("connection refused") {
+        "; nothing listens there: check `vault_url` and the network path"
+    } else {
+        ""
+    }
 }
 
 /// Whether a credential failure was caused by the network or a busy token endpoint (worth a

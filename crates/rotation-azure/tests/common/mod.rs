@@ -22,6 +22,10 @@ pub fn builder(server: &KeyVaultServer) -> AzureStoreBuilder {
 }
 
 /// A store on `server`.
+#[allow(
+    dead_code,
+    reason = "each test file compiles this module; not all use it"
+)]
 pub fn store(server: &KeyVaultServer) -> Arc<AzureStore> {
     Arc::new(builder(server).build().expect("store"))
 }
