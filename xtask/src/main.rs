@@ -94,6 +94,33 @@ fn ci() -> Result<()> {
     run("test", test)?;
     drop(services);
 
+    // The one feature combination beyond the default: a build with a single remote store
+    // compiles (no other store's SDK) and names a left-out store's feature in its config error.
+    let mut one_store = cargo();
+    one_store.args([
+        "test",
+        "-p",
+        "rotation-config",
+        "--no-default-features",
+        "--features",
+        "vault",
+        "--locked",
+    ]);
+    run("one-store config", one_store)?;
+    let mut one_store = cargo();
+    one_store.args([
+        "check",
+        "-p",
+        "rotation-cli",
+        "-p",
+        "rotation-server",
+        "--no-default-features",
+        "--features",
+        "vault",
+        "--locked",
+    ]);
+    run("one-store binaries", one_store)?;
+
     let mut doc = cargo();
     doc.args(["doc", "--workspace", "--no-deps", "--locked"])
         .env("RUSTDOCFLAGS", "-D warnings");

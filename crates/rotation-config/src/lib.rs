@@ -3,7 +3,9 @@
 //! configured secrets into persisted schedules ([`schedules`]).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "azure")]
 mod azure;
 mod error;
 mod locate;
@@ -11,6 +13,7 @@ mod resolve;
 pub mod schedules;
 pub mod server;
 mod spec;
+#[cfg(feature = "vault")]
 mod vault;
 
 pub use error::ConfigError;

@@ -137,6 +137,18 @@ pub enum StoreSpec {
     Azure(Box<AzureSpec>),
 }
 
+impl StoreSpec {
+    /// The `kind` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreSpec::File { .. } => "file",
+            StoreSpec::Vault(_) => "vault",
+            StoreSpec::Aws(_) => "aws",
+            StoreSpec::Azure(_) => "azure",
+        }
+    }
+}
+
 /// `[stores.<name>]` with `kind = "aws"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

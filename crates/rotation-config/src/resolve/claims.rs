@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use rotation_core::SecretPath;
-
 use super::stores::StoreConfig;
-use crate::error::FieldError;
 
 /// The secrets claimed so far, by store path and, for Azure, by Key Vault name.
 #[derive(Debug, Default)]
@@ -14,6 +11,7 @@ pub struct PathClaims {
     /// (store, path as the store sees it) -> id.
     paths: HashMap<(String, String), String>,
     /// (store, lower-case Key Vault name) -> id.
+    #[cfg_attr(not(feature = "azure"), allow(dead_code, reason = "Azure builds only"))]
     key_vault_names: HashMap<(String, String), String>,
 }
 
@@ -29,6 +27,7 @@ impl PathClaims {
     ) -> Result<(), String> {
         // Vault ignores leading and trailing '/', so `/app/key` is `app/key` there.
         let key = match store {
+            #[cfg(feature = "vault")]
             StoreConfig::Vault(_) => path.trim_matches('/'),
             _ => path,
         };
@@ -41,11 +40,12 @@ impl PathClaims {
                  ids must not share one stored secret"
             ));
         }
+        #[cfg(feature = "azure")]
         if let StoreConfig::Azure(_) = store {
             // Key Vault names are restricted: refuse a bad path before anything runs. The
             // error is about `path`, which the caller names.
-            let name = rotation_azure::names::secret_name(&SecretPath::new(path))
-                .map_err(|e| FieldError::from_core("", "path", &e).message)?;
+            let name = rotation_azure::names::secret_name(&rotation_core::SecretPath::new(path))
+                .map_err(|e| crate::error::FieldError::from_core("", "path", &e).message)?;
             // Names are case-insensitive and '/' maps to '-', so distinct paths may collide.
             let key = (store_name.to_owned(), name.to_ascii_lowercase());
             if let Some(other) = self.key_vault_names.insert(key, id.to_owned()) {

@@ -17,10 +17,13 @@ use crate::spec::StoreSpec;
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
     /// Vault / OpenBao KV v2 (validated builder).
+    #[cfg(feature = "vault")]
     Vault(rotation_vault::VaultStoreBuilder),
     /// AWS Secrets Manager (validated builder).
+    #[cfg(feature = "aws")]
     Aws(rotation_aws::AwsStoreBuilder),
     /// Azure Key Vault (validated builder).
+    #[cfg(feature = "azure")]
     Azure(rotation_azure::AzureStoreBuilder),
     /// File store.
     File {
@@ -36,16 +39,22 @@ impl StoreConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             StoreConfig::File { .. } => "file",
+            #[cfg(feature = "vault")]
             StoreConfig::Vault(_) => "vault",
+            #[cfg(feature = "aws")]
             StoreConfig::Aws(_) => "aws",
+            #[cfg(feature = "azure")]
             StoreConfig::Azure(_) => "azure",
         }
     }
 
     pub(super) fn open(&self, access: Access) -> rotation_core::Result<Arc<dyn SecretStore>> {
         match self {
+            #[cfg(feature = "vault")]
             StoreConfig::Vault(builder) => Ok(Arc::new(builder.clone().build()?)),
+            #[cfg(feature = "aws")]
             StoreConfig::Aws(builder) => Ok(Arc::new(builder.clone().build()?)),
+            #[cfg(feature = "azure")]
             StoreConfig::Azure(builder) => Ok(Arc::new(builder.clone().build()?)),
             StoreConfig::File { root, max_versions } => {
                 let mut builder = FileStore::builder(root).max_versions(*max_versions);
@@ -67,13 +76,32 @@ pub fn resolve(
     for (name, spec) in specs {
         let store = match spec.get_ref() {
             StoreSpec::File { root, max_versions } => file(name, root, *max_versions, base)?,
+            #[cfg(feature = "aws")]
             StoreSpec::Aws(a) => StoreConfig::Aws(crate::aws::builder(name, a)?),
+            #[cfg(feature = "azure")]
             StoreSpec::Azure(a) => StoreConfig::Azure(crate::azure::builder(name, a, base)?),
+            #[cfg(feature = "vault")]
             StoreSpec::Vault(v) => StoreConfig::Vault(crate::vault::builder(name, v, base)?),
+            #[allow(
+                unreachable_patterns,
+                reason = "reachable only without a store feature"
+            )]
+            other => return Err(not_built(name, other.kind())),
         };
         stores.insert(name.clone(), store);
     }
     Ok(stores)
+}
+
+/// A store kind this build leaves out (its cargo feature is off).
+fn not_built(name: &str, kind: &str) -> FieldError {
+    FieldError::new(
+        format!("stores.{name}.kind"),
+        format!(
+            "this build has no {kind:?} store (built without the `{kind}` cargo feature); \
+             rebuild with `--features {kind}` or use a release with every store"
+        ),
+    )
 }
 
 fn file(

@@ -32,6 +32,7 @@ fn error_at(config: &str, field: &str, needle: &str) -> ConfigError {
     err
 }
 
+#[cfg(all(feature = "aws", feature = "azure"))] // names AWS and Azure stores
 #[test]
 fn store_errors_name_the_store_field() {
     let file = FILE.replace("root = \"store\"", "root = \"store\"\nmax_versions = 1");
@@ -118,4 +119,14 @@ fn a_malformed_file_has_a_line_but_no_field() {
     // toml reports the span of the tagged table, so its header's line.
     assert_eq!((err.field.as_deref(), err.line), (None, Some(1)), "{err}");
     assert!(err.message.contains("unknown field `regoin`"), "{err}");
+}
+
+/// In a build without the AWS store (CI checks the Vault-only build), an AWS store is a config
+/// error on its `kind` that says how to get one, not a parse error.
+#[cfg(not(feature = "aws"))]
+#[test]
+fn a_store_left_out_of_the_build_is_named_with_its_feature() {
+    let stores = "[stores.sm]\nkind = \"aws\"\nregion = \"us-east-1\"\n";
+    let err = error_at(&config(stores, ""), "stores.sm.kind", "kind = \"aws\"");
+    assert!(err.message.contains("`aws` cargo feature"), "{err}");
 }
