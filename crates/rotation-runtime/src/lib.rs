@@ -208,13 +208,9 @@ impl Runtime {
     /// Statistics over the configured secrets (persisted counts, active schedules, rotations
     /// running in any process).
     pub async fn statistics(&self) -> Result<Statistics> {
-        let configured: HashSet<SecretId> =
-            self.config.secrets.iter().map(|e| e.id.clone()).collect();
-        self.engine.stored_statistics(&configured).await
-    }
-    /// The ids of the configured secrets, in config order.
-    pub fn secret_ids(&self) -> impl Iterator<Item = &SecretId> {
-        self.config.secrets.iter().map(|e| &e.id)
+        self.engine
+            .stored_statistics(&configured(&self.config))
+            .await
     }
     /// Wait for rotations in flight in this process, at most `within`.
     pub async fn drain(&self, within: Duration) -> bool {
@@ -225,10 +221,14 @@ impl Runtime {
 /// Statistics over the configured secrets of `cfg` from `state` alone (views open no store and
 /// no audit trail): persisted counts, active schedules, rotations running in any process.
 pub async fn statistics(cfg: &Resolved, state: Arc<dyn StateStore>) -> Result<Statistics> {
-    let configured: HashSet<SecretId> = cfg.secrets.iter().map(|e| e.id.clone()).collect();
     Engine::builder()
         .state(state)
         .build()
-        .stored_statistics(&configured)
+        .stored_statistics(&configured(cfg))
         .await
+}
+
+/// The ids of the configured secrets.
+fn configured(cfg: &Resolved) -> HashSet<SecretId> {
+    cfg.secrets.iter().map(|e| e.id.clone()).collect()
 }

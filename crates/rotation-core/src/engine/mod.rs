@@ -277,11 +277,6 @@ impl Engine {
         self.inner.state.as_ref()
     }
 
-    /// The audit sink.
-    pub fn audit_sink(&self) -> &Arc<dyn AuditSink> {
-        &self.inner.audit
-    }
-
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
