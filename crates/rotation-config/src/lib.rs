@@ -15,11 +15,13 @@ pub mod server;
 mod spec;
 #[cfg(feature = "vault")]
 mod vault;
+pub mod webhooks;
 
 pub use error::ConfigError;
 pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
-pub use server::{ApiToken, Role, ServerConfig, WebhookConfig};
+pub use server::{ApiToken, Role, ServerConfig};
 pub use spec::ConfigFile;
+pub use webhooks::WebhookConfig;
 
 use std::path::{Path, PathBuf};
 

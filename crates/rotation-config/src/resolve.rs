@@ -37,6 +37,8 @@ pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
     )?;
     let lease_ttl = lease_ttl(&file.state)?;
     let server = crate::server::resolve(file.server.as_ref().map(|s| s.get_ref()), base)?;
+    let mut webhooks = crate::webhooks::resolve(&file.webhooks, "webhooks")?;
+    webhooks.extend(server.webhooks.iter().cloned());
     let state = file.state.path.as_deref();
     let audit = file.audit.path.as_deref();
     Ok(Resolved {
@@ -46,6 +48,7 @@ pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
         stores,
         secrets,
         server,
+        webhooks,
     })
 }
 

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::FieldError;
 use super::spec::ServerSpec;
+use crate::webhooks::WebhookConfig;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,38 +40,6 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
-/// A webhook as configured. `Debug` shows the host only: webhook URLs often carry a token
-/// (Slack's do).
-#[derive(Clone)]
-pub struct WebhookConfig {
-    /// Where to POST.
-    pub url: String,
-    /// `json` or `slack`.
-    pub format: String,
-    /// Event names (empty: all).
-    pub events: Vec<String>,
-    /// Per-delivery timeout.
-    pub timeout: Duration,
-    /// Attempts per delivery.
-    pub max_attempts: u32,
-}
-
-impl std::fmt::Debug for WebhookConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let host = self
-            .url
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split(['/', '?']).next())
-            .unwrap_or("?");
-        f.debug_struct("WebhookConfig")
-            .field("host", &host)
-            .field("format", &self.format)
-            .field("events", &self.events)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The resolved `[server]` section (defaults when the section is absent).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -93,15 +62,6 @@ pub struct ServerConfig {
     /// Webhooks.
     pub webhooks: Vec<WebhookConfig>,
 }
-
-/// Event names a webhook may subscribe to.
-pub const EVENTS: [&str; 5] = [
-    "succeeded",
-    "failed",
-    "rolled_back",
-    "quarantined",
-    "emergency",
-];
 
 fn duration(field: &str, value: Option<&str>, default: &str) -> Result<Duration, FieldError> {
     let field = format!("server.{field}");
@@ -201,40 +161,7 @@ pub fn resolve(spec: Option<&ServerSpec>, base: &Path) -> Result<ServerConfig, F
             sha256,
         });
     }
-    let mut webhooks = Vec::new();
-    for (i, w) in spec.webhooks.iter().enumerate() {
-        let field = |f: &str| format!("server.webhooks[{i}].{f}");
-        if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-            return Err(FieldError::new(
-                field("url"),
-                "must be an http:// or https:// URL",
-            ));
-        }
-        let format = w.format.clone().unwrap_or_else(|| "json".into());
-        if format != "json" && format != "slack" {
-            return Err(FieldError::new(
-                field("format"),
-                format!("{format:?} is not json or slack"),
-            ));
-        }
-        if let Some(bad) = w.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-            return Err(FieldError::new(
-                field("events"),
-                format!("{bad:?} is not one of {}", EVENTS.join(", ")),
-            ));
-        }
-        webhooks.push(WebhookConfig {
-            url: w.url.clone(),
-            format,
-            events: w.events.clone(),
-            timeout: duration(
-                &format!("webhooks[{i}].timeout"),
-                w.timeout.as_deref(),
-                "10s",
-            )?,
-            max_attempts: w.max_attempts.unwrap_or(5).clamp(1, 20),
-        });
-    }
+    let webhooks = crate::webhooks::resolve(&spec.webhooks, "server.webhooks")?;
     Ok(ServerConfig {
         listen,
         tick: duration("tick", spec.tick.as_deref(), "5s")?,

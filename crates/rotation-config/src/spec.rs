@@ -38,6 +38,9 @@ pub struct ConfigFile {
     pub secrets: Vec<Spanned<SecretSpec>>,
     /// `[server]`: only `rotation-server` reads it.
     pub server: Option<Spanned<ServerSpec>>,
+    /// `[[webhooks]]`: notifications sent by `rotation` and `rotation-server` alike.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSpec>,
 }
 
 /// `[server]`.
@@ -90,7 +93,8 @@ pub struct WebhookSpec {
     pub url: String,
     /// `json` (default) or `slack`.
     pub format: Option<String>,
-    /// Events to send (default all): succeeded, failed, rolled_back, quarantined, emergency.
+    /// Events to send (default all): succeeded, failed, rolled_back, quarantined, emergency,
+    /// reminder.
     #[serde(default)]
     pub events: Vec<String>,
     /// Per-delivery timeout (default "10s").
@@ -263,6 +267,9 @@ pub struct PolicySpec {
     /// Notification flags.
     #[serde(default)]
     pub notify: NotifyFlags,
+    /// Warning period before the due time, e.g. `"7d"`: `status`, the server's metric and a
+    /// `reminder` webhook report the secret as due soon (overdue secrets always are).
+    pub remind_before: Option<String>,
 }
 
 /// `[[secrets]]`.

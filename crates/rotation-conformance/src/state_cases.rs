@@ -309,6 +309,7 @@ pub async fn schedule_round_trip_and_list(store: &dyn StateStore) {
         last_success: Some(t("2024-01-02T03:04:05.678901234Z")),
         rotation_count: 1 << 40,
         consecutive_failures: 7,
+        reminded_for: Some(t("2199-03-04T05:06:07.000000001Z")),
     };
     let minimal = ScheduleRecord::new(SecretId::new(format!("{p}-b")), "daily", "s1", None);
     store.put_schedule(&minimal).await.expect("put minimal");
@@ -545,4 +546,16 @@ pub async fn update_schedule_is_one_change_and_none_without_schedule(store: &dyn
         .expect("exists");
     assert!(!resumed.paused && !resumed.quarantined && resumed.consecutive_failures == 0);
     assert_eq!(resumed.rotation_count, 7);
+    let due = t0 + mins(5);
+    let reminded = store
+        .update_schedule(&id, &rotation_core::ScheduleChange::Reminded { due })
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(reminded.reminded_for, Some(due));
+    assert_eq!(
+        store.schedule(&id).await.expect("read"),
+        Some(reminded),
+        "the reminder mark is stored"
+    );
 }

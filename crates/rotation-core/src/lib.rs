@@ -47,7 +47,7 @@ pub use policy::{
     NotifyFlags, RotationPolicy, RotationPolicyBuilder, RotationStatus, RotationStrategy,
 };
 pub use result::RotationResult;
-pub use schedule::{AttemptOutcome, ScheduleChange, ScheduleRecord};
+pub use schedule::{AttemptOutcome, Reminder, ScheduleChange, ScheduleRecord};
 pub use scheduler::{Bindings, NoObserver, Pass, PassObserver, Scheduler, SchedulerBuilder};
 pub use secret::{RotationId, SecretId, SecretPath, SecretValue, VersionId};
 pub use state::{Lease, StateStore, StoredCounts};

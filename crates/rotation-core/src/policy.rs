@@ -123,6 +123,7 @@ pub struct RotationPolicy {
     auto_rollback: bool,
     max_retries: u8,
     notify: NotifyFlags,
+    remind_before: Option<std::time::Duration>,
 }
 
 impl RotationPolicy {
@@ -139,6 +140,7 @@ impl RotationPolicy {
                 auto_rollback: true,
                 max_retries: 3,
                 notify: NotifyFlags::default(),
+                remind_before: None,
             },
         }
     }
@@ -170,6 +172,11 @@ impl RotationPolicy {
     /// Notification flags.
     pub fn notify(&self) -> NotifyFlags {
         self.notify
+    }
+    /// How long before the due time a secret is reported as due soon (`None`: only overdue
+    /// secrets are reported).
+    pub fn remind_before(&self) -> Option<std::time::Duration> {
+        self.remind_before
     }
 }
 
@@ -210,6 +217,11 @@ impl RotationPolicyBuilder {
     /// Notification flags.
     pub fn notify(mut self, notify: NotifyFlags) -> Self {
         self.policy.notify = notify;
+        self
+    }
+    /// The warning period before the due time (see [`RotationPolicy::remind_before`]).
+    pub fn remind_before(mut self, remind_before: Option<std::time::Duration>) -> Self {
+        self.policy.remind_before = remind_before;
         self
     }
 

@@ -4,6 +4,8 @@
 //! change atomically ([`StateStore::update_schedule`](crate::StateStore::update_schedule)), so
 //! a `pause` racing a finishing rotation is never lost.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,10 @@ pub struct ScheduleRecord {
     pub rotation_count: u64,
     /// Failures since the last success.
     pub consecutive_failures: u32,
+    /// The `next_rotation` a reminder was last sent for ([`ScheduleChange::Reminded`]): one
+    /// reminder per due time, however often the sweep runs.
+    #[serde(default)]
+    pub reminded_for: Option<DateTime<Utc>>,
 }
 
 impl ScheduleRecord {
@@ -61,6 +67,7 @@ impl ScheduleRecord {
             last_success: None,
             rotation_count: 0,
             consecutive_failures: 0,
+            reminded_for: None,
         }
     }
 
@@ -111,12 +118,71 @@ impl ScheduleRecord {
         self.enabled && !self.paused && !self.quarantined && self.next_rotation.is_some()
     }
 
+    /// Whether the secret is overdue or its next rotation falls within `remind_before` of
+    /// `now`. Paused and quarantined schedules count (they are what an operator forgets);
+    /// disabled and manual ones have no due time and never do.
+    pub fn reminder(
+        &self,
+        now: DateTime<Utc>,
+        remind_before: Option<Duration>,
+    ) -> Option<Reminder> {
+        let due = self.next_rotation.filter(|_| self.enabled)?;
+        if due <= now {
+            return Some(Reminder::Overdue { due });
+        }
+        let window = chrono::Duration::from_std(remind_before?).ok()?;
+        (due - now <= window).then_some(Reminder::DueSoon { due })
+    }
+
+    /// Whether a reminder for the current due time is still to be sent.
+    pub fn reminder_pending(
+        &self,
+        now: DateTime<Utc>,
+        remind_before: Option<Duration>,
+    ) -> Option<Reminder> {
+        self.reminder(now, remind_before)
+            .filter(|r| self.reminded_for != Some(r.due()))
+    }
+
     /// Whether the scheduler may start it at `now`.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.enabled
             && !self.paused
             && !self.quarantined
             && self.next_rotation.is_some_and(|t| t <= now)
+    }
+}
+
+/// Why a secret needs attention before (or after) its due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Reminder {
+    /// The next rotation was due at `due` and has not happened.
+    Overdue {
+        /// When it was due.
+        due: DateTime<Utc>,
+    },
+    /// The next rotation is due at `due`, within the policy's `remind_before`.
+    DueSoon {
+        /// When it is due.
+        due: DateTime<Utc>,
+    },
+}
+
+impl Reminder {
+    /// The due time the reminder is about.
+    pub fn due(&self) -> DateTime<Utc> {
+        match self {
+            Self::Overdue { due } | Self::DueSoon { due } => *due,
+        }
+    }
+
+    /// `overdue` or `due_soon`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Overdue { .. } => "overdue",
+            Self::DueSoon { .. } => "due_soon",
+        }
     }
 }
 
@@ -159,6 +225,11 @@ pub enum ScheduleChange {
     },
     /// A rotation of the secret finished.
     Finished(AttemptOutcome),
+    /// A reminder was sent for the due time `due` (see [`ScheduleRecord::reminder_pending`]).
+    Reminded {
+        /// The `next_rotation` the reminder was about.
+        due: DateTime<Utc>,
+    },
 }
 
 impl ScheduleChange {
@@ -182,6 +253,7 @@ impl ScheduleChange {
             Self::Resume => "resume",
             Self::Respec { .. } => "respec",
             Self::Finished(_) => "finished",
+            Self::Reminded { .. } => "reminded",
         }
     }
 
@@ -208,6 +280,7 @@ impl ScheduleChange {
                 record.next_rotation = *next_rotation;
             }
             Self::Finished(outcome) => record.record_result(outcome),
+            Self::Reminded { due } => record.reminded_for = Some(*due),
         }
     }
 }
@@ -282,5 +355,46 @@ mod tests {
         })
         .apply(&mut s);
         assert!(s.paused && s.rotation_count == 1);
+    }
+
+    #[test]
+    fn reminders_once_per_due_time() {
+        let now = Utc::now();
+        let week = Duration::from_secs(7 * 86_400);
+        let soon = now + chrono::Duration::days(2);
+        let mut s = ScheduleRecord::new("s".into(), "p", "every 30d", Some(soon));
+        assert_eq!(
+            s.reminder(now, None),
+            None,
+            "no window: only overdue counts"
+        );
+        assert_eq!(
+            s.reminder(now, Some(week)),
+            Some(Reminder::DueSoon { due: soon })
+        );
+        assert_eq!(
+            s.reminder(now + chrono::Duration::days(3), None),
+            Some(Reminder::Overdue { due: soon })
+        );
+        ScheduleChange::Reminded { due: soon }.apply(&mut s);
+        assert_eq!(s.reminder_pending(now, Some(week)), None, "sent once");
+        s.paused = true;
+        assert!(
+            s.reminder(now, Some(week)).is_some(),
+            "paused secrets still come due"
+        );
+        s.next_rotation = Some(now + chrono::Duration::days(32));
+        assert_eq!(
+            s.reminder_pending(now, Some(week)),
+            None,
+            "not yet in the window"
+        );
+        s.next_rotation = Some(now - chrono::Duration::hours(1));
+        assert!(
+            s.reminder_pending(now, Some(week)).is_some(),
+            "a new due time reminds again"
+        );
+        s.enabled = false;
+        assert_eq!(s.reminder(now, Some(week)), None, "disabled: never due");
     }
 }

@@ -8,6 +8,9 @@
 //! several replicas) replaces SQLite and the JSONL file here without touching either.
 #![forbid(unsafe_code)]
 
+pub mod notify;
+pub mod reminders;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,8 @@ use rotation_core::{
 };
 use rotation_file::JsonlAuditSink;
 use rotation_state_sqlite::SqliteStateStore;
+
+use crate::notify::Notifier;
 
 /// Which secrets get bindings (opening a store can cost a network round trip or a credential
 /// lookup: a command about one secret opens one store).
@@ -88,6 +93,8 @@ impl RuntimeBuilder {
             }
             Bind::None => Bindings::new(),
         };
+        let notifier = Notifier::from_config(&self.config.webhooks)
+            .map_err(|e| Error::config("webhooks", e))?;
         let state = open_state(&self.config).await?;
         let audit = open_audit(&self.config)?;
         let mut engine = Engine::builder()
@@ -106,6 +113,7 @@ impl RuntimeBuilder {
             audit,
             bindings: Arc::new(bindings),
             config: Arc::new(self.config),
+            notifier: Arc::new(notifier),
         })
     }
 }
@@ -156,6 +164,7 @@ pub struct Runtime {
     audit: Arc<dyn AuditSink>,
     bindings: Arc<Bindings>,
     config: Arc<Resolved>,
+    notifier: Arc<Notifier>,
 }
 
 impl Runtime {
@@ -193,6 +202,10 @@ impl Runtime {
     pub fn config(&self) -> &Arc<Resolved> {
         &self.config
     }
+    /// The webhooks of the config.
+    pub fn notifier(&self) -> &Arc<Notifier> {
+        &self.notifier
+    }
     /// The scheduler over the opened bindings; the caller sets concurrency, permits, hooks.
     /// Due schedules without a binding are removed as no longer configured only when every
     /// configured secret is bound (a runtime for a few secrets leaves the others alone).
@@ -211,6 +224,22 @@ impl Runtime {
         self.engine
             .stored_statistics(&configured(&self.config))
             .await
+    }
+    /// Notify the end of each rotation in `results` by its policy's `notify` flags (results of
+    /// secrets without a binding here are skipped).
+    pub fn notify_results(&self, results: &[rotation_core::RotationResult]) {
+        if self.notifier.is_empty() {
+            return;
+        }
+        for r in results {
+            if let Some(binding) = self.bindings.get(&r.secret) {
+                self.notifier.rotation_finished(&binding.policy, r);
+            }
+        }
+    }
+    /// Wait for queued webhook deliveries (a command is about to exit), at most `within`.
+    pub async fn flush_notifications(&self, within: Duration) {
+        self.notifier.flush(within).await;
     }
     /// Wait for rotations in flight in this process, at most `within`.
     pub async fn drain(&self, within: Duration) -> bool {

@@ -9,7 +9,6 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
-mod notify;
 mod scheduler;
 mod state;
 
@@ -32,7 +31,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
-use crate::notify::{EventKind, Notifier, Webhook, WebhookFormat};
 use crate::state::{App, AppInner};
 
 /// What [`launch`] needs: the loaded config (with its `[server]` section).
@@ -44,48 +42,16 @@ pub struct Settings {
     pub config_path: PathBuf,
 }
 
-fn webhooks(cfg: &Resolved) -> Result<Vec<Webhook>> {
-    cfg.server
-        .webhooks
-        .iter()
-        .map(|w| {
-            let events = w
-                .events
-                .iter()
-                .map(|e| serde_json::from_value::<EventKind>(serde_json::Value::String(e.clone())))
-                .collect::<Result<Vec<_>, _>>()
-                .context("webhook events")?;
-            Ok(Webhook {
-                url: w.url.clone(),
-                format: if w.format == "slack" {
-                    WebhookFormat::Slack
-                } else {
-                    WebhookFormat::Json
-                },
-                events,
-                timeout: w.timeout,
-                max_attempts: w.max_attempts,
-            })
-        })
-        .collect()
-}
-
 /// Open everything through the runtime, recover, and build the shared state.
 async fn open(settings: Settings) -> Result<App> {
     let cfg = settings.config;
     let server = cfg.server.clone();
-    let notifier = Notifier::new(webhooks(&cfg)?).map_err(anyhow::Error::msg)?;
     let runtime = Runtime::builder(cfg)
         .holder(format!("rotation-server-{}", std::process::id()))
         .open()
         .await
         .context("opening the state, the audit log and the stores")?;
-    let app: App = Arc::new(AppInner::new(
-        runtime,
-        server,
-        Arc::new(Metrics::new()),
-        Arc::new(notifier),
-    ));
+    let app: App = Arc::new(AppInner::new(runtime, server, Arc::new(Metrics::new())));
     let reports = app
         .engine()
         .recover(app.runtime().bindings())

@@ -53,6 +53,12 @@ struct IndicatorLabels {
     indicator: String,
 }
 
+/// Labels of `rotation_reminders`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReminderLabels {
+    state: String,
+}
+
 /// The daemon's metrics and the registry that renders them.
 ///
 /// Every method takes `&self` (the metric handles are atomics or internally locked), so one
@@ -68,6 +74,7 @@ pub struct Metrics {
     quarantined: Gauge,
     recoveries: Counter,
     emergencies: Family<IndicatorLabels, Counter>,
+    reminders: Family<ReminderLabels, Gauge>,
 }
 
 impl Metrics {
@@ -87,6 +94,7 @@ impl Metrics {
         let quarantined = Gauge::default();
         let recoveries = Counter::default();
         let emergencies = Family::<IndicatorLabels, Counter>::default();
+        let reminders = Family::<ReminderLabels, Gauge>::default();
 
         // The encoder appends `_total` to counters and the unit to unit-bearing metrics, so the
         // names registered here are the exposed names without those suffixes.
@@ -134,6 +142,12 @@ impl Metrics {
             "Emergency rotations by compromise indicator",
             emergencies.clone(),
         );
+        registry.register(
+            "rotation_reminders",
+            "Secrets overdue (state=overdue) or due within their policy's remind_before \
+             (state=due_soon), as of the last reminder sweep",
+            reminders.clone(),
+        );
 
         Self {
             registry,
@@ -145,6 +159,18 @@ impl Metrics {
             quarantined,
             recoveries,
             emergencies,
+            reminders,
+        }
+    }
+
+    /// Sets `rotation_reminders{state="overdue"}` and `{state="due_soon"}`.
+    pub fn set_reminders(&self, overdue: i64, due_soon: i64) {
+        for (state, n) in [("overdue", overdue), ("due_soon", due_soon)] {
+            self.reminders
+                .get_or_create(&ReminderLabels {
+                    state: state.to_owned(),
+                })
+                .set(n);
         }
     }
 

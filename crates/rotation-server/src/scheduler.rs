@@ -1,12 +1,14 @@
 //! The daemon's scheduler loop over the core pass ([`rotation_core::Scheduler`]): every tick,
 //! first resolve interrupted rotations the journal still shows (one a restart skipped because
 //! the dead holder's lease was live is finished once it expires), then start the due rotations
-//! with the permits the API and emergencies share. Pending emergencies hold scheduled work back,
+//! with the permits the API and emergencies share. Once a minute, near-expiry reminders are
+//! sent and their gauge refreshed. Pending emergencies hold scheduled work back,
 //! and nothing new starts once shutdown began.
 
 use std::sync::Arc;
 
 use rotation_core::{PassObserver, RecoveryAction};
+use rotation_runtime::reminders;
 use tokio::sync::watch;
 
 use crate::state::App;
@@ -22,6 +24,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         .observer(app.clone() as Arc<dyn PassObserver>)
         .hold_while(move || held.holds_scheduled_work())
         .build();
+    let mut last_reminders: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -29,6 +32,14 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = recover(&app, &scheduler) => {}
             _ = stop.changed() => return,
+        }
+        // Reminders list every schedule: once a minute, not every tick.
+        if last_reminders.is_none_or(|t| t.elapsed() >= REMINDER_SWEEP) {
+            last_reminders = Some(tokio::time::Instant::now());
+            tokio::select! {
+                _ = reminders(&app) => {}
+                _ = stop.changed() => return,
+            }
         }
         if !app.holds_scheduled_work() {
             tokio::select! {
@@ -43,6 +54,21 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             // A dropped sender (launch failed) is a stop as well.
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// How often the reminder sweep runs.
+const REMINDER_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Send the reminders not sent yet and refresh the `rotation_reminders` gauge.
+async fn reminders(app: &App) {
+    match reminders::send(app.runtime(), chrono::Utc::now()).await {
+        Ok(sweep) => {
+            let overdue = sweep.overdue();
+            let soon = sweep.current.len() - overdue;
+            app.metrics().set_reminders(overdue as i64, soon as i64);
+        }
+        Err(err) => tracing::error!(error = %err, "scheduler: reminder sweep failed"),
     }
 }
 

@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use rotation_config::{ApiToken, ServerConfig};
 use rotation_core::{
     AuditSink, Claim, Engine, PassObserver, RotateRequest, RotationId, RotationResult,
-    RotationStatus, ScheduleRecord, SecretBinding, SecretId, StateStore,
+    ScheduleRecord, SecretBinding, SecretId, StateStore,
 };
 use rotation_runtime::Runtime;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
-use crate::notify::{Event, EventKind, Notifier};
+use rotation_runtime::notify::{Event, EventKind, Notifier};
 
 /// Results kept for `GET /v1/rotations/{id}` (older ones are answered from the journal).
 const KEPT_RESULTS: usize = 10_000;
@@ -61,12 +61,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AppInner {
     /// Assemble the daemon's state over an opened runtime.
-    pub(crate) fn new(
-        runtime: Runtime,
-        settings: ServerConfig,
-        metrics: Arc<Metrics>,
-        notifier: Arc<Notifier>,
-    ) -> Self {
+    pub(crate) fn new(runtime: Runtime, settings: ServerConfig, metrics: Arc<Metrics>) -> Self {
+        let notifier = runtime.notifier().clone();
         let mut secrets = HashMap::new();
         let mut order = Vec::new();
         for entry in &runtime.config().secrets {
@@ -220,15 +216,7 @@ impl AppInner {
                 results.pop_front();
             }
         }
-        let flags = binding.policy.notify();
-        let wanted = match r.status {
-            RotationStatus::Success => flags.on_success,
-            RotationStatus::RolledBack => flags.on_rollback,
-            _ => flags.on_failure,
-        };
-        if wanted && let Some(event) = Event::from_result(r) {
-            self.notifier.notify(event);
-        }
+        self.notifier.rotation_finished(&binding.policy, r);
         match self.state().schedule(&r.secret).await {
             Ok(Some(s)) => {
                 let was = lock(&self.quarantined).contains(&s.secret);

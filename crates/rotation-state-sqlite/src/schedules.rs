@@ -18,14 +18,15 @@ macro_rules! columns {
     () => {
         "secret, policy, spec, enabled, paused, quarantined, next_rotation, next_rotation_ns, \
          last_rotation, last_rotation_ns, last_status, last_success, last_success_ns, \
-         rotation_count, consecutive_failures"
+         rotation_count, consecutive_failures, reminded_for, reminded_for_ns"
     };
 }
 
 const UPSERT: &str = "INSERT INTO schedules (secret, policy, spec, enabled, paused, quarantined,
         active, next_rotation, next_rotation_ns, last_rotation, last_rotation_ns, last_status,
-        last_success, last_success_ns, rotation_count, consecutive_failures)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+        last_success, last_success_ns, rotation_count, consecutive_failures, reminded_for,
+        reminded_for_ns)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
     ON CONFLICT (secret) DO UPDATE SET policy = excluded.policy, spec = excluded.spec,
         enabled = excluded.enabled, paused = excluded.paused,
         quarantined = excluded.quarantined, active = excluded.active,
@@ -33,7 +34,8 @@ const UPSERT: &str = "INSERT INTO schedules (secret, policy, spec, enabled, paus
         last_rotation = excluded.last_rotation, last_rotation_ns = excluded.last_rotation_ns,
         last_status = excluded.last_status, last_success = excluded.last_success,
         last_success_ns = excluded.last_success_ns, rotation_count = excluded.rotation_count,
-        consecutive_failures = excluded.consecutive_failures";
+        consecutive_failures = excluded.consecutive_failures,
+        reminded_for = excluded.reminded_for, reminded_for_ns = excluded.reminded_for_ns";
 
 /// The due-check query; it must use `schedules_due` (asserted by a test).
 pub(crate) const DUE: &str = concat!(
@@ -60,6 +62,7 @@ struct Raw {
     success: (Option<i64>, Option<i64>),
     rotation_count: i64,
     consecutive_failures: i64,
+    reminded: (Option<i64>, Option<i64>),
 }
 
 impl Raw {
@@ -77,6 +80,7 @@ impl Raw {
             success: (row.get(11)?, row.get(12)?),
             rotation_count: row.get(13)?,
             consecutive_failures: row.get(14)?,
+            reminded: (row.get(15)?, row.get(16)?),
         })
     }
 
@@ -92,6 +96,7 @@ impl Raw {
             last_success: join_opt(self.success.0, self.success.1, &what)?,
             rotation_count: from_int(self.rotation_count, &what)?,
             consecutive_failures: from_int(self.consecutive_failures, &what)?,
+            reminded_for: join_opt(self.reminded.0, self.reminded.1, &what)?,
             secret: SecretId::new(self.secret),
             policy: self.policy,
             spec: self.spec,
@@ -116,6 +121,7 @@ fn bind(stmt: &mut CachedStatement<'_>, r: &ScheduleRecord) -> DbResult<()> {
     let (next, next_ns) = split_opt(r.next_rotation);
     let (last, last_ns) = split_opt(r.last_rotation);
     let (success, success_ns) = split_opt(r.last_success);
+    let (reminded, reminded_ns) = split_opt(r.reminded_for);
     let active = r.enabled && !r.paused && !r.quarantined;
     stmt.execute(params![
         r.secret.as_str(),
@@ -134,6 +140,8 @@ fn bind(stmt: &mut CachedStatement<'_>, r: &ScheduleRecord) -> DbResult<()> {
         success_ns,
         to_int(r.rotation_count, "rotation count")?,
         r.consecutive_failures,
+        reminded,
+        reminded_ns,
     ])?;
     Ok(())
 }

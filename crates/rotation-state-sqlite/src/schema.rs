@@ -17,7 +17,11 @@ use crate::error::{DbResult, Failure};
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations; migration `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+
+/// The due time the last near-expiry reminder was sent for (one reminder per due time).
+const MIGRATION_3: &str = "ALTER TABLE schedules ADD COLUMN reminded_for INTEGER;
+ALTER TABLE schedules ADD COLUMN reminded_for_ns INTEGER;";
 
 /// The unfinished rotations of one secret, read before every rotation.
 const MIGRATION_2: &str = "CREATE INDEX rotations_open ON rotations(secret) WHERE done = 0;";

@@ -71,9 +71,12 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    rt.notify_results(&results);
     emit(ctx.output(), &results, |rs| {
         rs.iter().for_each(print_result)
     });
+    rt.flush_notifications(crate::commands::run::NOTIFY_WITHIN)
+        .await;
     Ok(exit_code(&results))
 }
 

@@ -45,6 +45,9 @@ fn print_reports(reports: &[RecoveryReport], say_nothing: bool) {
     }
 }
 
+/// How long a command waits for its webhook deliveries before it exits.
+pub(crate) const NOTIFY_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// `rotation run [--watch]`: the core scheduler pass ([`rotation_core::Scheduler`]), once or
 /// every tick.
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
@@ -90,6 +93,10 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
             Err(err) => return Err(err.into()),
         };
         all_ok &= results.iter().all(|r| r.success);
+        rt.notify_results(&results);
+        if let Err(err) = rotation_runtime::reminders::send(&rt, chrono::Utc::now()).await {
+            tracing::warn!(error = %err, "cannot send reminders");
+        }
         if !args.watch {
             emit(ctx.output(), &results, |rs| {
                 if rs.is_empty() {
@@ -97,6 +104,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
                 }
                 rs.iter().for_each(crate::commands::rotate::print_result);
             });
+            rt.flush_notifications(NOTIFY_WITHIN).await;
             return Ok(if all_ok { OK } else { FAILED });
         }
         for r in &results {
@@ -107,7 +115,10 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
         }
         tokio::select! {
             _ = tokio::time::sleep(args.tick) => {}
-            _ = shutdown() => return Ok(if all_ok { OK } else { FAILED }),
+            _ = shutdown() => {
+                rt.flush_notifications(NOTIFY_WITHIN).await;
+                return Ok(if all_ok { OK } else { FAILED });
+            }
         }
     }
 }

@@ -61,5 +61,17 @@ fn build(name: &str, spec: &PolicySpec) -> rotation_core::Result<(RotationPolicy
     if let Some(v) = spec.max_retries {
         b = b.max_retries(v);
     }
+    if let Some(text) = &spec.remind_before {
+        let period = humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                rotation_core::Error::config(
+                    format!("policies.{name}.remind_before"),
+                    format!("{text:?} is not a duration like \"7d\" or \"12h\""),
+                )
+            })?;
+        b = b.remind_before(Some(period));
+    }
     Ok((b.build()?, timing))
 }

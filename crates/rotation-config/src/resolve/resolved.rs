@@ -62,6 +62,9 @@ pub struct Resolved {
     pub secrets: Vec<SecretEntry>,
     /// The `[server]` section (defaults when absent).
     pub server: crate::ServerConfig,
+    /// Every webhook: `[[webhooks]]`, then `[[server.webhooks]]` (both the CLI and the server
+    /// send to all of them).
+    pub webhooks: Vec<crate::WebhookConfig>,
 }
 
 impl Resolved {

@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, require};
 use crate::error::{ApiError, ErrorBody};
-use crate::notify::{Event, EventKind};
 use crate::state::{App, NotStarted};
+use rotation_runtime::notify::{Event, EventKind};
 
 /// What was observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]

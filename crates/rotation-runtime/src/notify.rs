@@ -1,4 +1,4 @@
-//! Webhook notifications of the rotation daemon.
+//! Webhook notifications, sent by the CLI (`rotate`, `run`) and the server alike.
 //!
 //! A [`Notifier`] holds the configured [`Webhook`]s and one HTTP client. [`Notifier::notify`]
 //! never blocks the caller: every subscribed webhook gets its own spawned delivery task that
@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rotation_core::{ErrorKind, RotationId, RotationResult, RotationStatus, SecretId};
+use rotation_config::WebhookConfig;
+use rotation_core::{
+    ErrorKind, RotationId, RotationPolicy, RotationResult, RotationStatus, SecretId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,6 +45,8 @@ pub enum EventKind {
     Quarantined,
     /// An emergency rotation was requested.
     Emergency,
+    /// A secret is overdue or due within its policy's `remind_before` (once per due time).
+    Reminder,
 }
 
 impl EventKind {
@@ -53,6 +58,7 @@ impl EventKind {
             Self::RolledBack => "Rotation rolled back",
             Self::Quarantined => "Secret quarantined",
             Self::Emergency => "Emergency rotation",
+            Self::Reminder => "Rotation reminder",
         }
     }
 
@@ -64,6 +70,7 @@ impl EventKind {
             Self::RolledBack => ":leftwards_arrow_with_hook:",
             Self::Quarantined => ":no_entry:",
             Self::Emergency => ":rotating_light:",
+            Self::Reminder => ":alarm_clock:",
         }
     }
 }
@@ -215,7 +222,7 @@ impl Notifier {
         let client = reqwest::Client::builder()
             // A redirected POST would be replayed as GET, or sent to a host nobody configured.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("rotation-server/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("rotation/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
         Ok(Notifier {
@@ -226,6 +233,52 @@ impl Notifier {
                 idle: tokio::sync::Notify::new(),
             }),
         })
+    }
+
+    /// The notifier of the configured webhooks (`[[webhooks]]` and `[[server.webhooks]]`).
+    pub fn from_config(hooks: &[WebhookConfig]) -> Result<Notifier, String> {
+        let hooks = hooks
+            .iter()
+            .map(|w| {
+                let events = w
+                    .events
+                    .iter()
+                    .map(|e| serde_json::from_value::<EventKind>(Value::String(e.clone())))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("webhook events: {e}"))?;
+                Ok(Webhook {
+                    url: w.url.clone(),
+                    format: if w.format == "slack" {
+                        WebhookFormat::Slack
+                    } else {
+                        WebhookFormat::Json
+                    },
+                    events,
+                    timeout: w.timeout,
+                    max_attempts: w.max_attempts,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Notifier::new(hooks)
+    }
+
+    /// Whether any webhook is configured (front ends skip building events otherwise).
+    pub fn is_empty(&self) -> bool {
+        self.shared.hooks.is_empty()
+    }
+
+    /// Notify the end of a rotation if its policy's `notify` flags ask for it (`on_success`,
+    /// `on_failure`, `on_rollback`); the one rule every front end applies.
+    pub fn rotation_finished(&self, policy: &RotationPolicy, result: &RotationResult) {
+        let flags = policy.notify();
+        let wanted = match result.status {
+            RotationStatus::Success => flags.on_success,
+            RotationStatus::RolledBack => flags.on_rollback,
+            _ => flags.on_failure,
+        };
+        if wanted && let Some(event) = Event::from_result(result) {
+            self.notify(event);
+        }
     }
 
     /// Queue `event` for every webhook subscribed to its kind; returns at once. Delivery runs on
