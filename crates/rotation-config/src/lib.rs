@@ -16,7 +16,7 @@ mod spec;
 #[cfg(feature = "vault")]
 mod vault;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, FieldError};
 pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
 pub use server::{ApiToken, Role, ServerConfig, WebhookConfig};
 pub use spec::ConfigFile;

@@ -9,22 +9,22 @@ use std::sync::Arc;
 use rotation_core::{PassObserver, RecoveryAction};
 use tokio::sync::watch;
 
-use crate::state::App;
+use crate::state::{App, Generation};
 
 /// Run passes every `tick` until `stop` turns true. Rotations it started keep running (they are
 /// drained by the caller).
 pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
-    let held = app.clone();
-    let scheduler = app
-        .runtime()
-        .scheduler()
-        .permits(app.permits().clone())
-        .observer(app.clone() as Arc<dyn PassObserver>)
-        .hold_while(move || held.holds_scheduled_work())
-        .build();
+    let mut generation = app.current();
+    let mut scheduler = build(&app, &generation);
     loop {
         if *stop.borrow() {
             return;
+        }
+        // After a reload, passes go over the new bindings: removed secrets stop, new ones start.
+        let now = app.current();
+        if !Arc::ptr_eq(&now, &generation) {
+            generation = now;
+            scheduler = build(&app, &generation);
         }
         tokio::select! {
             _ = recover(&app, &scheduler) => {}
@@ -39,11 +39,23 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(app.settings().tick) => {}
+            _ = tokio::time::sleep(generation.settings().tick) => {}
             // A dropped sender (launch failed) is a stop as well.
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The core pass over `generation`'s bindings, with the permits and hooks of the daemon.
+fn build(app: &App, generation: &Generation) -> rotation_core::Scheduler {
+    let held = app.clone();
+    generation
+        .runtime()
+        .scheduler()
+        .permits(app.permits().clone())
+        .observer(app.clone() as Arc<dyn PassObserver>)
+        .hold_while(move || held.holds_scheduled_work())
+        .build()
 }
 
 /// Resolve what the journal shows unfinished and nobody alive holds (one indexed query when
