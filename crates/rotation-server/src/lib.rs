@@ -2,7 +2,8 @@
 //! (plus `[server]`), runs recovery, then the scheduler loop, and serves an authenticated HTTP
 //! API (OpenAPI at `/openapi.json`), Prometheus metrics and webhook notifications.
 //!
-//! [`launch`] is the library entry point: tests bind `127.0.0.1:0` and pass a shutdown future.
+//! [`launch`] is the library entry point: tests bind `127.0.0.1:0` and pass a shutdown future;
+//! [`launch_with_reload`] also takes reload requests (the binary sends one per `SIGHUP`).
 #![forbid(unsafe_code)]
 
 mod api;

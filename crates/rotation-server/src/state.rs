@@ -1,4 +1,6 @@
-//! Shared state of the daemon ([`App`]) over the [`Runtime`], and what every rotation ends with
+//! Shared state of the daemon ([`App`]): the [`Generation`] a config gives (runtime bindings,
+//! secrets, tokens, webhooks; a reload swaps it whole), what lives as long as the process
+//! (permits, metrics, kept results), and what every rotation ends with
 //! ([`AppInner::finished`]): metrics, the kept result, notifications, the quarantine gauge.
 
 use std::collections::{HashMap, HashSet, VecDeque};
