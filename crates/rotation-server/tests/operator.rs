@@ -34,7 +34,8 @@ fn secret(id: &str, policy: &str) -> String {
 }
 
 /// Policies: `checked` (verifier passes), `refused` (verifier fails once the file
-/// `REFUSE_FLAG` names exists), `unchecked` (none), `slow` (verifier takes 3 s).
+/// `REFUSE_FLAG` names exists), `unchecked` (none), `slow` (verifier takes 3 s), `often`
+/// (scheduled every second).
 fn config(server: &str, tokens: &str, secrets: &str) -> String {
     format!(
         r#"
@@ -69,6 +70,10 @@ require_verification = false
 [policies.slow]
 interval = "0"
 verifiers = ["slow"]
+
+[policies.often]
+interval = "1s"
+require_verification = false
 
 [server]
 tick = "200ms"
@@ -590,17 +595,25 @@ async fn sighup_and_post_reload_apply_a_new_config_and_keep_the_running_one_when
 
     // SIGHUP: a new secret and a new token take effect.
     let tokens = base_tokens() + &token("new", "reader", NEW_READER);
-    let second = first.clone() + &secret("n", "unchecked");
+    let second = first.clone() + &secret("n", "unchecked") + &secret("tick", "often");
     std::fs::write(&config_path, config("", &tokens, &second)).expect("config");
     signal(&server, "HUP");
     eventually("the new secret is served", || async {
         ids(&http, &base, READER).await.contains(&"n".to_owned())
     })
     .await;
-    assert_eq!(ids(&http, &base, NEW_READER).await, ["a", "slow", "n"]);
+    assert_eq!(
+        ids(&http, &base, NEW_READER).await,
+        ["a", "slow", "n", "tick"]
+    );
     let (_, n) = call(&http, "GET", &url("/v1/secrets/n"), Some(NEW_READER), None).await;
     assert_eq!(n["schedule"]["state"], "manual", "reconciled: {n}");
     rotate(&http, &base, "n").await;
+    eventually("the new secret is scheduled", || async {
+        let (_, t) = call(&http, "GET", &url("/v1/secrets/tick"), Some(READER), None).await;
+        t["schedule"]["rotation_count"].as_u64() >= Some(1)
+    })
+    .await;
 
     // The rotation claimed under the first config still blocks a second one, and finishes.
     let (status, busy) = call(
@@ -645,7 +658,10 @@ async fn sighup_and_post_reload_apply_a_new_config_and_keep_the_running_one_when
         "{}",
         log(&server)
     );
-    assert_eq!(ids(&http, &base, NEW_READER).await, ["a", "slow", "n"]);
+    assert_eq!(
+        ids(&http, &base, NEW_READER).await,
+        ["a", "slow", "n", "tick"]
+    );
 
     // POST /v1/reload: the same refusal, with the field; operator only.
     let (status, _) = call(&http, "POST", &url("/v1/reload"), Some(READER), None).await;
@@ -667,13 +683,16 @@ async fn sighup_and_post_reload_apply_a_new_config_and_keep_the_running_one_when
     let (status, refused) = call(&http, "POST", &url("/v1/reload"), Some(OPERATOR), None).await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["field"], "server.body_limit", "{refused}");
-    assert_eq!(ids(&http, &base, NEW_READER).await, ["a", "slow", "n"]);
+    assert_eq!(
+        ids(&http, &base, NEW_READER).await,
+        ["a", "slow", "n", "tick"]
+    );
 
     // Removing the secret and the token: they stop.
     std::fs::write(&config_path, config("", &base_tokens(), &first)).expect("config");
     let (status, report) = call(&http, "POST", &url("/v1/reload"), Some(OPERATOR), None).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["removed"], json!(["n"]), "{report}");
+    assert_eq!(report["removed"], json!(["n", "tick"]), "{report}");
     assert_eq!(
         (report["secrets"].clone(), report["tokens"].clone()),
         (json!(2), json!(2))
@@ -693,6 +712,20 @@ async fn sighup_and_post_reload_apply_a_new_config_and_keep_the_running_one_when
     .await;
     assert_eq!(status, 404);
     assert_eq!(ids(&http, &base, READER).await, ["a", "slow"]);
+    // The removed secret is no longer scheduled (one already running may still finish).
+    let audit = server._dir.path().join(".rotation/audit.jsonl");
+    let ticks = || {
+        std::fs::read_to_string(&audit)
+            .expect("audit log")
+            .lines()
+            .filter(|l| l.contains("\"secret\":\"tick\""))
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ticks();
+    assert!(before > 0, "it rotated while configured");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(ticks(), before, "no rotation of a removed secret");
     let mut server = server;
     assert_eq!(sigterm(&mut server), Some(0));
 }
