@@ -729,3 +729,65 @@ async fn sighup_and_post_reload_apply_a_new_config_and_keep_the_running_one_when
     let mut server = server;
     assert_eq!(sigterm(&mut server), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_longer_than_the_request_timeout_answers_202_and_finishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flag = dir.path().join("slow");
+    let target = format!(
+        "[targets.app]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; if [ -e '{}' ]; then sleep 3; fi\"]\n\n",
+        flag.display()
+    );
+    let secrets = secret("a", "unchecked").replace(
+        "create_if_missing = true\n",
+        "create_if_missing = true\ntarget = \"app\"\n",
+    );
+    let text = target + &config("request_timeout = \"2s\"", &base_tokens(), &secrets);
+    std::fs::write(dir.path().join("rotation.toml"), text).expect("config");
+    let server = start_in(dir);
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", server.base);
+    let first = rotate(&http, &server.base, "a").await;
+    rotate(&http, &server.base, "a").await;
+    std::fs::write(&flag, "").expect("flag");
+
+    let (status, accepted) = call(
+        &http,
+        "POST",
+        &url("/v1/secrets/a/rollback"),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let status_url = accepted["status_url"]
+        .as_str()
+        .expect("status url")
+        .to_owned();
+    assert!(status_url.starts_with("/v1/rotations/"), "{accepted}");
+    let (status, busy) = call(
+        &http,
+        "POST",
+        &url("/v1/secrets/a/rotate"),
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "the rollback holds the secret: {busy}");
+    eventually("the rollback finishes", || async {
+        let (_, rot) = call(&http, "GET", &url(&status_url), Some(READER), None).await;
+        rot["finished"] == true
+    })
+    .await;
+    let (_, rot) = call(&http, "GET", &url(&status_url), Some(READER), None).await;
+    assert_eq!(rot["status"], "rolled_back", "{rot}");
+    let (_, one) = call(&http, "GET", &url("/v1/secrets/a"), Some(READER), None).await;
+    let current: Vec<&Value> = one["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter(|v| v["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{one}");
+    assert_eq!(current[0]["version"], first["new_version"], "{one} {first}");
+}

@@ -14,7 +14,6 @@ use rotation_core::{ErrorKind, RotationId, SecretBinding, SecretId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::secrets::Accepted;
 use crate::auth::{Caller, require};
 use crate::error::{ApiError, ErrorBody};
 use crate::reload::ReloadReport;
@@ -33,6 +32,17 @@ pub struct RollbackView {
     pub new_version: String,
     /// Whether the target was given the restored value.
     pub target_reapplied: bool,
+}
+
+/// A rollback still running when the answer was due.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RollbackAccepted {
+    /// The secret.
+    pub secret: String,
+    /// Its journaled id; null while it still waits for a rotation permit.
+    pub rotation_id: Option<String>,
+    /// Where to follow it: the rotation, or the secret's history until it has an id.
+    pub status_url: String,
 }
 
 /// The result of `verify`.
@@ -87,7 +97,7 @@ fn conflict(message: impl Into<String>) -> ApiError {
     params(("id" = String, Path, description = "Configured secret id")),
     responses(
         (status = 200, body = RollbackView, description = "Rolled back"),
-        (status = 202, body = Accepted, description = "Still running when the answer was due: follow `status_url`"),
+        (status = 202, body = RollbackAccepted, description = "Still running when the answer was due: follow `status_url`"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "A rotation of this secret is running, or there is no previous version"),
         (status = 502, body = ErrorBody, description = "The store or the target refused"),
@@ -113,14 +123,16 @@ pub async fn rollback(
         tokio::spawn(async move { app.rollback(&binding).await })
     };
     let Ok(joined) = tokio::time::timeout(answer_within(&app), &mut task).await else {
-        let rotation_id = app
-            .running(&secret)
-            .map(|r| r.to_string())
-            .unwrap_or_default();
-        let accepted = Accepted {
-            status_url: format!("/v1/rotations/{rotation_id}"),
-            rotation_id,
+        // Journaled under this id once it holds the claim; before that it waits for a permit.
+        let rotation_id = app.running(&secret).map(|r| r.to_string());
+        let status_url = rotation_id.as_ref().map_or_else(
+            || format!("/v1/secrets/{id}/history"),
+            |r| format!("/v1/rotations/{r}"),
+        );
+        let accepted = RollbackAccepted {
             secret: id,
+            rotation_id,
+            status_url,
         };
         return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
     };
