@@ -17,7 +17,7 @@ mod spec;
 mod vault;
 pub mod webhooks;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, FieldError};
 pub use resolve::{Access, Resolved, SecretEntry, StoreConfig};
 pub use server::{ApiToken, Role, ServerConfig};
 pub use spec::ConfigFile;

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// TLS certificate and key files.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP allowed on a non-loopback address (`server.allow_insecure_listen`).
+    pub allow_insecure_listen: bool,
     /// Accepted tokens.
     pub tokens: Vec<ApiToken>,
     /// Webhooks.
@@ -79,12 +81,7 @@ pub fn resolve(spec: Option<&ServerSpec>, base: &Path) -> Result<ServerConfig, F
     let empty = ServerSpec::default();
     let spec = spec.unwrap_or(&empty);
     let listen_text = spec.listen.as_deref().unwrap_or("127.0.0.1:8080");
-    let listen = listen_text.parse().map_err(|_| {
-        FieldError::new(
-            "server.listen",
-            format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
-        )
-    })?;
+    let listen = parse_listen(listen_text).map_err(|e| FieldError::new("server.listen", e))?;
     let concurrency = spec.concurrency.unwrap_or(4);
     if !(1..=256).contains(&concurrency) {
         return Err(FieldError::new(
@@ -170,9 +167,53 @@ pub fn resolve(spec: Option<&ServerSpec>, base: &Path) -> Result<ServerConfig, F
         body_limit,
         shutdown_timeout: duration("shutdown_timeout", spec.shutdown_timeout.as_deref(), "30s")?,
         tls,
+        allow_insecure_listen: spec.allow_insecure_listen.unwrap_or(false),
         tokens,
         webhooks,
     })
+}
+
+/// Parse a listen address: `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT` (which listens on
+/// 127.0.0.1).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        return port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:8080"));
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:8080"))
+}
+
+/// Whether `addr` is reachable from this host only (127.0.0.0/8, ::1, or an IPv4-mapped
+/// loopback address).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+impl ServerConfig {
+    /// Refuse to serve plain HTTP on `addr` (the address actually bound: `server.listen` or a
+    /// command-line override) unless it is loopback, TLS is configured, or
+    /// `server.allow_insecure_listen` is set. Returns whether the listener is plain HTTP on a
+    /// non-loopback address (allowed): the caller warns.
+    pub fn check_listen(&self, addr: &SocketAddr) -> Result<bool, FieldError> {
+        if self.tls.is_some() || is_loopback(addr) {
+            return Ok(false);
+        }
+        if self.allow_insecure_listen {
+            return Ok(true);
+        }
+        Err(FieldError::new(
+            "server.listen",
+            format!(
+                "{addr} is not a loopback address and no TLS is configured (server.tls_cert, \
+                 server.tls_key): bearer tokens would cross the network in clear text; configure \
+                 TLS, listen on 127.0.0.1, or set server.allow_insecure_listen = true when a \
+                 TLS-terminating proxy is in front"
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ pub struct ServerSpec {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM; must not be group/world readable).
     pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy); default
+    /// false: such a `listen` without TLS is refused.
+    pub allow_insecure_listen: Option<bool>,
     /// API tokens.
     #[serde(default)]
     pub tokens: Vec<TokenSpec>,

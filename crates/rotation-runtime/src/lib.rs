@@ -245,6 +245,41 @@ impl Runtime {
     pub async fn drain(&self, within: Duration) -> bool {
         self.engine.drain(within).await
     }
+
+    /// The same engine (its claim registry, lease holder and counters), state store and audit
+    /// sink, with every secret of `config` bound and the schedules reconciled with it: what a
+    /// server reload swaps in. A rotation still running under the old bindings keeps its claim,
+    /// so a second rotation of that secret is refused under the new ones as before. Refused,
+    /// naming the field, when `config` changes what belongs to the process (the state
+    /// database, the audit log, the lease ttl): a restart changes those. The stores are opened
+    /// before anything is reconciled, so a config they refuse changes nothing.
+    pub async fn rebind(&self, config: Resolved) -> Result<Runtime> {
+        let fixed = [
+            ("state.path", config.state_path == self.config.state_path),
+            ("audit.path", config.audit_path == self.config.audit_path),
+            ("state.lease_ttl", config.lease_ttl == self.config.lease_ttl),
+        ];
+        if let Some((field, _)) = fixed.iter().find(|(_, same)| !same) {
+            return Err(Error::config(
+                *field,
+                "cannot change while the process runs (restart it)",
+            ));
+        }
+        let bindings = config.bind()?;
+        let notifier =
+            Notifier::from_config(&config.webhooks).map_err(|e| Error::config("webhooks", e))?;
+        rotation_config::schedules::reconcile(&config, &*self.state, chrono::Utc::now())
+            .await
+            .map_err(|e| e.context("reconciling schedules"))?;
+        Ok(Runtime {
+            engine: self.engine.clone(),
+            state: self.state.clone(),
+            audit: self.audit.clone(),
+            bindings: Arc::new(bindings),
+            config: Arc::new(config),
+            notifier: Arc::new(notifier),
+        })
+    }
 }
 
 /// Statistics over the configured secrets of `cfg` from `state` alone (views open no store and

@@ -37,16 +37,32 @@ pub fn find(tokens: &[ApiToken], presented: &str) -> Option<Caller> {
     found
 }
 
-fn unauthorized() -> Response {
-    let mut r = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "a bearer token is required",
-    )
-    .into_response();
+/// Why a request is not authenticated. The answers say only whether a token was presented,
+/// never anything about the configured tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unauthenticated {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A bearer token that matches no configured one.
+    Invalid,
+}
+
+fn unauthorized(why: Unauthenticated) -> Response {
+    let (message, challenge) = match why {
+        Unauthenticated::Missing => (
+            "a bearer token is required (Authorization: Bearer <token>)",
+            "Bearer realm=\"rotation\"",
+        ),
+        // RFC 6750 section 3.1: a token that was presented and refused is `invalid_token`.
+        Unauthenticated::Invalid => (
+            "the bearer token is not valid",
+            "Bearer realm=\"rotation\", error=\"invalid_token\"",
+        ),
+    };
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer realm=\"rotation\""),
+        header::HeaderValue::from_static(challenge),
     );
     r
 }
@@ -60,13 +76,17 @@ pub async fn authenticate(State(app): State<App>, mut req: Request, next: Next) 
         // The scheme is case-insensitive (RFC 7235).
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match presented.and_then(|t| find(app.tokens(), t)) {
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty());
+    let Some(presented) = presented else {
+        return unauthorized(Unauthenticated::Missing);
+    };
+    match find(app.current().tokens(), presented) {
         Some(caller) => {
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        None => unauthorized(),
+        None => unauthorized(Unauthenticated::Invalid),
     }
 }
 
@@ -84,7 +104,9 @@ pub async fn operator_only(req: Request, next: Next) -> Response {
             },
             Role::Operator,
         )
-        .map_or_else(IntoResponse::into_response, |()| unauthorized());
+        .map_or_else(IntoResponse::into_response, |()| {
+            unauthorized(Unauthenticated::Missing)
+        });
     }
     next.run(req).await
 }

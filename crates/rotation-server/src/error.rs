@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable message (never a value, never internal error text).
     pub message: String,
+    /// The config field at fault (`POST /v1/reload` refusing a config), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// An error answered to a client.
@@ -29,6 +32,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    field: Option<String>,
     retry_after: Option<u64>,
 }
 
@@ -39,8 +43,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
             retry_after: None,
         }
+    }
+    /// Name the config field at fault.
+    pub fn with_field(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
     }
     /// 404 for an unknown secret or rotation.
     pub fn not_found(what: impl std::fmt::Display) -> Self {
@@ -106,6 +116,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                field: self.field,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

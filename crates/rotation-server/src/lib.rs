@@ -2,13 +2,15 @@
 //! (plus `[server]`), runs recovery, then the scheduler loop, and serves an authenticated HTTP
 //! API (OpenAPI at `/openapi.json`), Prometheus metrics and webhook notifications.
 //!
-//! [`launch`] is the library entry point: tests bind `127.0.0.1:0` and pass a shutdown future.
+//! [`launch`] is the library entry point: tests bind `127.0.0.1:0` and pass a shutdown future;
+//! [`launch_with_reload`] also takes reload requests (the binary sends one per `SIGHUP`).
 #![forbid(unsafe_code)]
 
 mod api;
 mod auth;
 mod error;
 mod metrics;
+mod reload;
 mod scheduler;
 mod state;
 
@@ -27,18 +29,18 @@ use rotation_config::Resolved;
 use rotation_runtime::Runtime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
-use crate::state::{App, AppInner};
+use crate::state::{App, AppInner, Generation};
 
 /// What [`launch`] needs: the loaded config (with its `[server]` section).
 #[derive(Debug)]
 pub struct Settings {
     /// The resolved config.
     pub config: Resolved,
-    /// Where it was read from (for messages).
+    /// Where it was read from: messages, and what a reload reads again.
     pub config_path: PathBuf,
 }
 
@@ -51,10 +53,15 @@ async fn open(settings: Settings) -> Result<App> {
         .open()
         .await
         .context("opening the state, the audit log and the stores")?;
-    let app: App = Arc::new(AppInner::new(runtime, server, Arc::new(Metrics::new())));
+    let app: App = Arc::new(AppInner::new(
+        Generation::new(runtime, server),
+        settings.config_path,
+        Arc::new(Metrics::new()),
+    ));
+    let current = app.current();
     let reports = app
         .engine()
-        .recover(app.runtime().bindings())
+        .recover(current.runtime().bindings())
         .await
         .context("recovery")?;
     let recovered = reports.iter().filter(|r| r.action.is_recovery()).count();
@@ -63,7 +70,7 @@ async fn open(settings: Settings) -> Result<App> {
         tracing::info!(secret = %r.secret, action = ?r.action, detail = r.detail.as_deref().unwrap_or(""), "recovery");
     }
     for s in app.state().schedules().await? {
-        if app.knows(&s.secret) {
+        if current.knows(&s.secret) {
             app.note_schedule(&s);
         }
     }
@@ -185,6 +192,20 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Never sends: reloads only through `POST /v1/reload`.
+    let (_keep, reloads) = mpsc::channel(1);
+    launch_with_reload(settings, listener, shutdown, reloads).await
+}
+
+/// [`launch`], and each message on `reloads` (the binary sends one per `SIGHUP`) reloads the
+/// config file like `POST /v1/reload`: a config that does not load, open or check is refused
+/// and logged, and the running one kept.
+pub async fn launch_with_reload(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut reloads: mpsc::Receiver<()>,
+) -> Result<()> {
     // TLS files are read first: a bad certificate must fail before anything rotates.
     let tls = match settings.config.server.tls.clone() {
         Some((cert, key)) => Some(
@@ -196,12 +217,24 @@ pub async fn launch(
         ),
         None => None,
     };
+    let addr = listener.local_addr()?;
+    if settings.config.server.check_listen(&addr)? {
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address (server.allow_insecure_listen = true): bearer tokens cross the network in clear text unless a TLS-terminating proxy is in front");
+    }
     let app = open(settings).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(app.clone(), stop_rx));
     let router = api::router(app.clone());
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, tls = tls.is_some(), secrets = app.order().len(), "rotation-server listening");
+    let reloader = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            while reloads.recv().await.is_some() {
+                // The outcome is logged by `reload`.
+                let _ = app.reload().await;
+            }
+        })
+    };
+    tracing::info!(%addr, tls = tls.is_some(), secrets = app.current().order().len(), "rotation-server listening");
     let (done_tx, done_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -211,22 +244,24 @@ pub async fn launch(
         listener,
         router,
         tls,
-        app.settings().request_timeout,
+        app.current().settings().request_timeout,
         done_rx,
     )
     .await;
     // Serving ended: stop scheduling, start nothing new, drain.
     app.stop();
+    reloader.abort();
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
-    let bound = app.settings().shutdown_timeout;
+    let bound = app.current().settings().shutdown_timeout;
     if !app.drain(bound).await {
         tracing::warn!(
             ?bound,
             "shutdown: rotations still running; the next start recovers them"
         );
     }
-    app.notifier()
+    app.current()
+        .notifier()
         .flush(std::time::Duration::from_secs(5))
         .await;
     tracing::info!("rotation-server stopped");

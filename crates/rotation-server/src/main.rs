@@ -1,4 +1,5 @@
-//! The `rotation-server` binary: parse flags, set up logging, bind, run until SIGTERM/ctrl-c.
+//! The `rotation-server` binary: parse flags, set up logging, bind, run until SIGTERM/ctrl-c;
+//! SIGHUP reloads the config.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,7 @@ struct Args {
     #[arg(long, env = "ROTATION_CONFIG", default_value = "rotation.toml")]
     config: PathBuf,
     /// Listen address, overriding `[server] listen` (e.g. 127.0.0.1:0 in tests).
-    #[arg(long)]
+    #[arg(long, value_parser = rotation_config::server::parse_listen)]
     listen: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
@@ -42,10 +43,29 @@ fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// One message per SIGHUP (repeats while a reload runs count once). Installed before start-up
+/// like [`shutdown`]: a SIGHUP then reloads once the server runs instead of killing it.
+fn reloads() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(e) => eprintln!("warning: no SIGHUP handler ({e}); reload with POST /v1/reload"),
+    }
+    rx
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     let stop = shutdown();
+    let reloads = reloads();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROTATION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -65,6 +85,16 @@ async fn main() -> ExitCode {
         }
     };
     let addr = args.listen.unwrap_or(config.server.listen);
+    // Before binding: plain HTTP on a public address is a config error, like any other.
+    if let Err(e) = config.server.check_listen(&addr) {
+        let from = if args.listen.is_some() {
+            " (from --listen)"
+        } else {
+            ""
+        };
+        eprintln!("error: {}: {e}{from}", args.config.display());
+        return ExitCode::from(2);
+    }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -80,7 +110,7 @@ async fn main() -> ExitCode {
         config,
         config_path: args.config,
     };
-    match rotation_server::launch(settings, listener, stop).await {
+    match rotation_server::launch_with_reload(settings, listener, stop, reloads).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -11,23 +11,23 @@ use rotation_core::{PassObserver, RecoveryAction};
 use rotation_runtime::reminders;
 use tokio::sync::watch;
 
-use crate::state::App;
+use crate::state::{App, Generation};
 
 /// Run passes every `tick` until `stop` turns true. Rotations it started keep running (they are
 /// drained by the caller).
 pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
-    let held = app.clone();
-    let scheduler = app
-        .runtime()
-        .scheduler()
-        .permits(app.permits().clone())
-        .observer(app.clone() as Arc<dyn PassObserver>)
-        .hold_while(move || held.holds_scheduled_work())
-        .build();
+    let mut generation = app.current();
+    let mut scheduler = build(&app, &generation);
     let mut last_reminders: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return;
+        }
+        // After a reload, passes go over the new bindings: removed secrets stop, new ones start.
+        let now = app.current();
+        if !Arc::ptr_eq(&now, &generation) {
+            generation = now;
+            scheduler = build(&app, &generation);
         }
         tokio::select! {
             _ = recover(&app, &scheduler) => {}
@@ -37,7 +37,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         if last_reminders.is_none_or(|t| t.elapsed() >= REMINDER_SWEEP) {
             last_reminders = Some(tokio::time::Instant::now());
             tokio::select! {
-                _ = reminders(&app) => {}
+                _ = reminders(&generation, &app) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -50,7 +50,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(app.settings().tick) => {}
+            _ = tokio::time::sleep(generation.settings().tick) => {}
             // A dropped sender (launch failed) is a stop as well.
             _ = stop.changed() => return,
         }
@@ -61,8 +61,8 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
 const REMINDER_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Send the reminders not sent yet and refresh the `rotation_reminders` gauge.
-async fn reminders(app: &App) {
-    match reminders::send(app.runtime(), chrono::Utc::now()).await {
+async fn reminders(generation: &Generation, app: &App) {
+    match reminders::send(generation.runtime(), chrono::Utc::now()).await {
         Ok(sweep) => {
             let overdue = sweep.overdue();
             let soon = sweep.current.len() - overdue;
@@ -70,6 +70,18 @@ async fn reminders(app: &App) {
         }
         Err(err) => tracing::error!(error = %err, "scheduler: reminder sweep failed"),
     }
+}
+
+/// The core pass over `generation`'s bindings, with the permits and hooks of the daemon.
+fn build(app: &App, generation: &Generation) -> rotation_core::Scheduler {
+    let held = app.clone();
+    generation
+        .runtime()
+        .scheduler()
+        .permits(app.permits().clone())
+        .observer(app.clone() as Arc<dyn PassObserver>)
+        .hold_while(move || held.holds_scheduled_work())
+        .build()
 }
 
 /// Resolve what the journal shows unfinished and nobody alive holds (one indexed query when

@@ -1,12 +1,16 @@
-//! Shared state of the daemon ([`App`]) over the [`Runtime`], and what every rotation ends with
+//! Shared state of the daemon ([`App`]): the [`Generation`] a config gives (runtime bindings,
+//! secrets, tokens, webhooks; a reload swaps it whole), what lives as long as the process
+//! (permits, metrics, kept results), and what every rotation ends with
 //! ([`AppInner::finished`]): metrics, the kept result, notifications, the quarantine gauge.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use rotation_config::{ApiToken, ServerConfig};
+use rotation_core::engine::RollbackOutcome;
 use rotation_core::{
     AuditSink, Claim, Engine, PassObserver, RotateRequest, RotationId, RotationResult,
     ScheduleRecord, SecretBinding, SecretId, StateStore,
@@ -28,40 +32,20 @@ pub(crate) struct Secret {
     pub(crate) store: String,
 }
 
-/// The daemon's state, cheap to clone.
-pub(crate) type App = Arc<AppInner>;
-
-/// See [`App`]. Claims (which secret rotates here, under which id) are the engine's.
-pub(crate) struct AppInner {
+/// What one config gives the daemon, swapped as a whole by a reload ([`AppInner::reload`]):
+/// the runtime's bindings, the secrets served, the tokens, the webhooks. Handlers take one
+/// ([`AppInner::current`]) and use it to the end of the request.
+pub(crate) struct Generation {
     runtime: Runtime,
     secrets: HashMap<SecretId, Secret>,
     order: Vec<SecretId>,
     settings: ServerConfig,
-    metrics: Arc<Metrics>,
     notifier: Arc<Notifier>,
-    results: Mutex<VecDeque<RotationResult>>,
-    permits: Arc<Semaphore>,
-    emergencies: AtomicUsize,
-    quarantined: Mutex<HashSet<SecretId>>,
-    stopping: AtomicBool,
 }
 
-/// Why a rotation was not started.
-#[derive(Debug)]
-pub(crate) enum NotStarted {
-    /// Unknown secret id.
-    Unknown,
-    /// One is running already (its id).
-    Running(RotationId),
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl AppInner {
-    /// Assemble the daemon's state over an opened runtime.
-    pub(crate) fn new(runtime: Runtime, settings: ServerConfig, metrics: Arc<Metrics>) -> Self {
+impl Generation {
+    /// The secrets bound in `runtime`, in config order.
+    pub(crate) fn new(runtime: Runtime, settings: ServerConfig) -> Self {
         let notifier = runtime.notifier().clone();
         let mut secrets = HashMap::new();
         let mut order = Vec::new();
@@ -78,35 +62,16 @@ impl AppInner {
             }
         }
         Self {
-            permits: Arc::new(Semaphore::new(settings.concurrency)),
             runtime,
             secrets,
             order,
             settings,
-            metrics,
             notifier,
-            results: Mutex::default(),
-            emergencies: AtomicUsize::new(0),
-            quarantined: Mutex::default(),
-            stopping: AtomicBool::new(false),
         }
     }
-
-    /// The engine (claims, rotations, recovery).
-    pub(crate) fn engine(&self) -> &Engine {
-        self.runtime.engine()
-    }
-    /// The runtime.
+    /// The runtime (its engine is the process's, whatever the generation).
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
-    }
-    /// The state store.
-    pub(crate) fn state(&self) -> &Arc<dyn StateStore> {
-        self.runtime.state()
-    }
-    /// The audit sink.
-    pub(crate) fn audit(&self) -> &Arc<dyn AuditSink> {
-        self.runtime.audit()
     }
     /// A configured secret.
     pub(crate) fn secret(&self, id: &SecretId) -> Option<&Secret> {
@@ -128,13 +93,113 @@ impl AppInner {
     pub(crate) fn tokens(&self) -> &[ApiToken] {
         &self.settings.tokens
     }
+    /// Webhooks.
+    pub(crate) fn notifier(&self) -> &Arc<Notifier> {
+        &self.notifier
+    }
+}
+
+/// The daemon's state, cheap to clone.
+pub(crate) type App = Arc<AppInner>;
+
+/// See [`App`]. Claims (which secret rotates here, under which id) are the engine's, and the
+/// engine is the same in every generation: a reload cannot start a second rotation of a secret
+/// that rotates under the previous config.
+pub(crate) struct AppInner {
+    current: RwLock<Arc<Generation>>,
+    /// Where the config is read from on a reload.
+    config_path: PathBuf,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    /// Fixed at start (`server.concurrency` is restart-only).
+    concurrency: usize,
+    metrics: Arc<Metrics>,
+    results: Mutex<VecDeque<RotationResult>>,
+    permits: Arc<Semaphore>,
+    emergencies: AtomicUsize,
+    quarantined: Mutex<HashSet<SecretId>>,
+    stopping: AtomicBool,
+}
+
+/// Why a rotation was not started.
+#[derive(Debug)]
+pub(crate) enum NotStarted {
+    /// Unknown secret id.
+    Unknown,
+    /// One is running already (its id).
+    Running(RotationId),
+}
+
+/// A claimed secret with the binding it was claimed under (a reload meanwhile changes neither).
+pub(crate) struct Claimed {
+    claim: Claim,
+    binding: SecretBinding,
+}
+
+impl Claimed {
+    /// The binding of the claimed secret.
+    pub(crate) fn binding(&self) -> &SecretBinding {
+        &self.binding
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppInner {
+    /// Assemble the daemon's state over its first generation.
+    pub(crate) fn new(first: Generation, config_path: PathBuf, metrics: Arc<Metrics>) -> Self {
+        let concurrency = first.settings.concurrency;
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            current: RwLock::new(Arc::new(first)),
+            config_path,
+            reloading: tokio::sync::Mutex::new(()),
+            metrics,
+            results: Mutex::default(),
+            emergencies: AtomicUsize::new(0),
+            quarantined: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The generation serving now.
+    pub(crate) fn current(&self) -> Arc<Generation> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// Serve `next` from now on; returns the generation it replaces.
+    pub(crate) fn swap(&self, next: Generation) -> Arc<Generation> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *current, Arc::new(next))
+    }
+    /// The config file.
+    pub(crate) fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+    /// Held while a reload runs.
+    pub(crate) fn reloading(&self) -> &tokio::sync::Mutex<()> {
+        &self.reloading
+    }
+    /// The engine (claims, rotations, recovery): the same in every generation.
+    pub(crate) fn engine(&self) -> Engine {
+        self.current().runtime.engine().clone()
+    }
+    /// The state store.
+    pub(crate) fn state(&self) -> Arc<dyn StateStore> {
+        self.current().runtime.state().clone()
+    }
+    /// The audit sink.
+    pub(crate) fn audit(&self) -> Arc<dyn AuditSink> {
+        self.current().runtime.audit().clone()
+    }
     /// Prometheus metrics.
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
-    }
-    /// Webhooks.
-    pub(crate) fn notifier(&self) -> &Notifier {
-        &self.notifier
     }
     /// Permits shared by scheduled, API and emergency rotations.
     pub(crate) fn permits(&self) -> &Arc<Semaphore> {
@@ -158,15 +223,22 @@ impl AppInner {
         EmergencyPending(self.clone())
     }
 
-    /// Claim `secret` for a rotation with id `rid` in the engine's registry (refused if one
-    /// runs or waits in this process).
-    pub(crate) fn claim(&self, secret: &SecretId, rid: &RotationId) -> Result<Claim, NotStarted> {
-        if !self.knows(secret) {
+    /// Claim `secret` of the generation serving now for a rotation with id `rid` in the
+    /// engine's registry (refused if one runs or waits in this process, under any generation).
+    pub(crate) fn claim(&self, secret: &SecretId, rid: &RotationId) -> Result<Claimed, NotStarted> {
+        let current = self.current();
+        let Some(entry) = current.secret(secret) else {
             return Err(NotStarted::Unknown);
-        }
-        self.engine()
+        };
+        let claim = current
+            .runtime
+            .engine()
             .claim(secret, rid.clone())
-            .map_err(NotStarted::Running)
+            .map_err(NotStarted::Running)?;
+        Ok(Claimed {
+            claim,
+            binding: entry.binding.clone(),
+        })
     }
 
     /// The rotation running (or waiting for a permit) for `secret`, if any.
@@ -190,20 +262,40 @@ impl AppInner {
 
     /// Run a claimed rotation (API or emergency) to its end: waits for a permit; nothing
     /// starts once shutdown began. The claim is released at the end, whatever happens.
-    pub(crate) async fn run(&self, claim: Claim, request: RotateRequest) -> Option<RotationResult> {
-        let entry = &self.secrets[claim.secret()];
+    pub(crate) async fn run(
+        &self,
+        claimed: Claimed,
+        request: RotateRequest,
+    ) -> Option<RotationResult> {
+        let Claimed { claim, binding } = claimed;
         // The permit is held until the result is recorded and notified: shutdown's drain waits
         // for every permit, so nothing is lost between the claim's release and `finished`.
         let _permit = self.permits.clone().acquire_owned().await.ok()?;
         if self.is_stopping() {
             return None;
         }
-        let result = self
-            .engine()
-            .rotate_claimed(claim, &entry.binding, request)
-            .await;
-        self.finished(&entry.binding, &result).await;
+        let result = self.engine().rotate_claimed(claim, &binding, request).await;
+        self.finished(&binding, &result).await;
         Some(result)
+    }
+
+    /// Roll `binding` back (the engine claims and journals it) with a permit, like a rotation:
+    /// nothing starts once shutdown began (`None`).
+    pub(crate) async fn rollback(
+        &self,
+        binding: &SecretBinding,
+    ) -> Option<rotation_core::Result<RollbackOutcome>> {
+        let _permit = self.permits.clone().acquire_owned().await.ok()?;
+        if self.is_stopping() {
+            return None;
+        }
+        let outcome = self.engine().rollback(binding).await;
+        match self.state().schedule(&binding.id).await {
+            Ok(Some(s)) => self.note_schedule(&s),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(secret = %binding.id, error = %e, "cannot read the schedule"),
+        }
+        Some(outcome)
     }
 
     /// Metrics, the kept result, notifications and the quarantine gauge of a finished rotation.
@@ -216,7 +308,8 @@ impl AppInner {
                 results.pop_front();
             }
         }
-        self.notifier.rotation_finished(&binding.policy, r);
+        let notifier = self.current().notifier.clone();
+        notifier.rotation_finished(&binding.policy, r);
         match self.state().schedule(&r.secret).await {
             Ok(Some(s)) => {
                 let was = lock(&self.quarantined).contains(&s.secret);
@@ -237,7 +330,7 @@ impl AppInner {
                         "{} is quarantined after {} failed attempts; `POST /v1/secrets/{}/schedule/resume` clears it",
                         r.secret, s.consecutive_failures, r.secret
                     );
-                    self.notifier.notify(event);
+                    notifier.notify(event);
                 }
             }
             Ok(None) => {}
@@ -257,6 +350,14 @@ impl AppInner {
         self.metrics.set_quarantined(q.len() as i64);
     }
 
+    /// Drop the gauges of a secret no longer configured (a reload removed it).
+    pub(crate) fn forget(&self, secret: &SecretId) {
+        self.metrics.set_next_due(secret, None);
+        let mut q = lock(&self.quarantined);
+        q.remove(secret);
+        self.metrics.set_quarantined(q.len() as i64);
+    }
+
     /// Wait until no rotation is claimed and every permit is back (each rotation holds one
     /// until its result is recorded and notified), at most `within`; returns whether idle.
     pub(crate) async fn drain(&self, within: std::time::Duration) -> bool {
@@ -264,7 +365,7 @@ impl AppInner {
         if !self.engine().drain(within).await {
             return false;
         }
-        let all = u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX);
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
         tokio::time::timeout_at(deadline, self.permits.acquire_many(all))
             .await
             .is_ok_and(|p| p.is_ok())

@@ -85,3 +85,50 @@ fn token_files_must_be_private_and_only_their_hash_is_kept() {
         "Debug shows no hash"
     );
 }
+
+#[test]
+fn plain_http_only_on_loopback_unless_allowed() {
+    let base = Path::new(".");
+    let plain = resolve(None, base).expect("defaults");
+    for loopback in [
+        "127.0.0.1:8080",
+        "127.1.2.3:80",
+        "[::1]:8080",
+        "[::ffff:127.0.0.1]:1",
+    ] {
+        let addr = loopback.parse().expect("addr");
+        assert_eq!(plain.check_listen(&addr), Ok(false), "{loopback}");
+    }
+    for public in ["0.0.0.0:8080", "[::]:8080", "10.0.0.5:443"] {
+        let addr = public.parse().expect("addr");
+        let e = plain.check_listen(&addr).expect_err(public);
+        assert_eq!(e.field, "server.listen");
+        assert!(
+            e.message.contains("server.allow_insecure_listen = true")
+                && e.message.contains("server.tls_cert"),
+            "{e}"
+        );
+    }
+    let mut s = spec();
+    s.allow_insecure_listen = Some(true);
+    let allowed = resolve(Some(&s), base).expect("allowed");
+    assert_eq!(
+        allowed.check_listen(&"0.0.0.0:8080".parse().expect("addr")),
+        Ok(true),
+        "allowed, and the caller warns"
+    );
+}
+
+#[test]
+fn localhost_listens_on_the_ipv4_loopback() {
+    assert_eq!(
+        parse_listen("localhost:9000").map(|a| a.to_string()),
+        Ok("127.0.0.1:9000".to_owned())
+    );
+    assert!(parse_listen("localhost:http").is_err());
+    assert!(parse_listen("example.com:80").is_err());
+    let mut s = spec();
+    s.listen = Some("localhost:8081".into());
+    let c = resolve(Some(&s), Path::new(".")).expect("localhost");
+    assert_eq!(c.check_listen(&c.listen), Ok(false));
+}

@@ -16,6 +16,7 @@ use rotation_core::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::extract::Body;
 use crate::auth::{Caller, require};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{App, NotStarted};
@@ -123,7 +124,7 @@ pub struct EmergencyReport {
 pub async fn emergency(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
-    Json(req): Json<EmergencyRequest>,
+    Body(req): Body<EmergencyRequest>,
 ) -> Result<(StatusCode, Json<EmergencyReport>), ApiError> {
     require(&caller, Role::Operator)?;
     if req.secret_ids.is_empty() {
@@ -141,7 +142,7 @@ pub async fn emergency(
         ));
     }
     let ids: Vec<SecretId> = req.secret_ids.iter().map(SecretId::new).collect();
-    if let Some(unknown) = ids.iter().find(|id| !app.knows(id)) {
+    if let Some(unknown) = ids.iter().find(|id| !app.current().knows(id)) {
         return Err(ApiError::not_found(format!("secret {unknown}")));
     }
     let acted = req.indicator.is_compromise() || req.severity > Severity::Low;
@@ -164,7 +165,7 @@ pub async fn emergency(
     if let Err(e) = app.audit().record(&audit).await {
         return Err(ApiError::internal(e));
     }
-    app.notifier().notify(Event {
+    app.current().notifier().notify(Event {
         kind: EventKind::Emergency,
         secret: None,
         rotation_id: None,
@@ -202,6 +203,7 @@ pub async fn emergency(
     // Answer before the request timeout does; what is not done yet is reported as running.
     let deadline = tokio::time::Instant::now()
         + app
+            .current()
             .settings()
             .request_timeout
             .saturating_sub(Duration::from_secs(1));
@@ -255,7 +257,16 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
             Err(NotStarted::Running(_)) if started.elapsed() < BUSY_WAIT => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(_) => {
+            Err(NotStarted::Unknown) => {
+                // A reload removed it meanwhile.
+                return outcome(
+                    &id,
+                    None,
+                    "not_started",
+                    Some("the secret is no longer configured".into()),
+                );
+            }
+            Err(NotStarted::Running(_)) => {
                 return outcome(
                     &id,
                     None,
@@ -267,7 +278,7 @@ async fn rotate_and_revoke(app: &App, id: SecretId, rid: RotationId) -> Emergenc
     };
     // Revocation is a journaled step of the rotation itself (after verification): a crash
     // between the rotation and the revocation is finished by recovery, exactly once.
-    let target = app.secret(&id).expect("known").binding.target.clone();
+    let target = claim.binding().target.clone();
     let cannot_revoke = match &target {
         None => Some("the secret has no target".to_owned()),
         Some(t) if !t.can_revoke() => Some(format!(

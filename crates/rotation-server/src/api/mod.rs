@@ -2,6 +2,8 @@
 //! (request size limits, authentication on `/v1`, body limit, timeout).
 
 pub mod emergency;
+pub mod extract;
+pub mod maintain;
 pub mod ops;
 pub mod rotations;
 pub mod secrets;
@@ -25,6 +27,7 @@ use crate::state::App;
     info(title = "rotation-server", description = "Credential rotation daemon: schedules, rotations, emergencies."),
     paths(
         secrets::list, secrets::one, secrets::rotate, secrets::history, secrets::schedule,
+        maintain::rollback, maintain::verify, maintain::audit_verify, maintain::reload,
         rotations::one, rotations::stats, emergency::emergency,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
@@ -131,11 +134,16 @@ async fn fallback() -> ApiError {
 
 /// The whole router.
 pub fn router(app: App) -> Router {
+    // Both are restart-only: a reload refuses to change them.
+    let settings = app.current().settings().clone();
     // Operator routes check the role before their body is read (a reader gets 403, not 415).
     let operator = Router::new()
         .route("/secrets/{id}/rotate", post(secrets::rotate))
         .route("/secrets/{id}/schedule/{action}", post(secrets::schedule))
+        .route("/secrets/{id}/rollback", post(maintain::rollback))
+        .route("/secrets/{id}/verify", post(maintain::verify))
         .route("/emergency", post(emergency::emergency))
+        .route("/reload", post(maintain::reload))
         .route_layer(middleware::from_fn(crate::auth::operator_only));
     let v1 = Router::new()
         .route("/secrets", get(secrets::list))
@@ -143,6 +151,7 @@ pub fn router(app: App) -> Router {
         .route("/secrets/{id}/history", get(secrets::history))
         .route("/rotations/{id}", get(rotations::one))
         .route("/stats", get(rotations::stats))
+        .route("/audit/verify", get(maintain::audit_verify))
         .merge(operator)
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
@@ -156,10 +165,10 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(fallback)
-        .layer(DefaultBodyLimit::max(app.settings().body_limit))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            app.settings().request_timeout,
+            settings.request_timeout,
         ))
         // Outside the timeout, so that its empty 408 is turned into JSON too.
         .layer(middleware::map_response(json_errors))

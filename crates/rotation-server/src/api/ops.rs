@@ -37,14 +37,15 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let mut problems = Vec::new();
     let probe = Duration::from_secs(5);
+    let generation = app.current();
     match tokio::time::timeout(probe, app.state().counts()).await {
         Ok(Ok(_)) => {}
         _ => problems.push("state database".to_owned()),
     }
     // One secret per store: reachable means the store answered, whatever the secret's state.
     let mut seen = HashSet::new();
-    for id in app.order() {
-        let Some(s) = app.secret(id) else {
+    for id in generation.order() {
+        let Some(s) = generation.secret(id) else {
             continue;
         };
         if !seen.insert(s.store.clone()) {

@@ -102,7 +102,7 @@ pub struct StatsView {
     responses((status = 200, body = StatsView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stats(State(app): State<App>) -> Result<Json<StatsView>, ApiError> {
-    let s = app.runtime().statistics().await?;
+    let s = app.current().runtime().statistics().await?;
     Ok(Json(StatsView {
         total_rotations: s.total_rotations,
         successful_rotations: s.successful_rotations,

@@ -1,18 +1,21 @@
-//! `/v1/secrets`: list, one secret, rotate, history, schedule changes.
+//! `/v1/secrets`: list, one secret (with its versions), rotate, paged history, schedule changes.
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rotation_config::Role;
-use rotation_core::{RotateRequest, RotationId, ScheduleChange, ScheduleRecord, SecretId};
+use rotation_core::{
+    RotateRequest, RotationId, ScheduleChange, ScheduleRecord, SecretId, VersionInfo, VersionState,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::Params;
 use crate::auth::{Caller, require};
 use crate::error::{ApiError, ErrorBody};
-use crate::state::{App, NotStarted};
+use crate::state::{App, Generation, NotStarted};
 
 /// A configured secret and its schedule.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +36,41 @@ pub struct SecretView {
     pub running: bool,
     /// The persisted schedule (absent until the first reconcile).
     pub schedule: Option<ScheduleView>,
+    /// The store's versions, newest first (`GET /v1/secrets/{id}` only; never a value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<VersionView>>,
+    /// Why the versions could not be listed (`GET /v1/secrets/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions_error: Option<String>,
+}
+
+/// One version in the store (metadata only).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    /// The store's own version id.
+    pub version: String,
+    /// `current`, `previous`, `pending` or `deprecated`.
+    pub state: String,
+    /// Whether readers of the secret get this version.
+    pub current: bool,
+    /// When the store created it (RFC 3339), if the store tells.
+    pub created_at: Option<String>,
+    /// The rotation that wrote it, if any.
+    pub rotation_id: Option<String>,
+}
+
+fn version_view(v: &VersionInfo) -> VersionView {
+    let state = serde_json::to_value(v.state)
+        .ok()
+        .and_then(|s| s.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    VersionView {
+        version: v.version.to_string(),
+        current: v.state == VersionState::Current,
+        state,
+        created_at: v.created_at.map(|t| t.to_rfc3339()),
+        rotation_id: v.rotation_id.as_ref().map(ToString::to_string),
+    }
 }
 
 /// A persisted schedule.
@@ -75,11 +113,11 @@ fn schedule_view(r: &ScheduleRecord) -> ScheduleView {
     }
 }
 
-async fn view(app: &App, id: &SecretId) -> Result<SecretView, ApiError> {
-    let s = app
+async fn view(app: &App, generation: &Generation, id: &SecretId) -> Result<SecretView, ApiError> {
+    let s = generation
         .secret(id)
         .ok_or_else(|| ApiError::not_found(format!("secret {id}")))?;
-    let schedule = app.state().schedule(id).await?;
+    let schedule = generation.runtime().state().schedule(id).await?;
     Ok(SecretView {
         id: id.to_string(),
         store: s.store.clone(),
@@ -89,6 +127,8 @@ async fn view(app: &App, id: &SecretId) -> Result<SecretView, ApiError> {
         strategy: s.binding.policy.strategy().as_str().to_owned(),
         running: app.running(id).is_some(),
         schedule: schedule.as_ref().map(schedule_view),
+        versions: None,
+        versions_error: None,
     })
 }
 
@@ -101,14 +141,15 @@ fn secret_id(raw: &str) -> SecretId {
     responses((status = 200, body = [SecretView]), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<App>) -> Result<Json<Vec<SecretView>>, ApiError> {
-    let mut out = Vec::with_capacity(app.order().len());
-    for id in app.order() {
-        out.push(view(&app, id).await?);
+    let generation = app.current();
+    let mut out = Vec::with_capacity(generation.order().len());
+    for id in generation.order() {
+        out.push(view(&app, &generation, id).await?);
     }
     Ok(Json(out))
 }
 
-/// One secret.
+/// One secret, with the store's versions (ids, roles, creation times; never a value).
 #[utoipa::path(get, path = "/v1/secrets/{id}", tag = "secrets",
     params(("id" = String, Path, description = "Configured secret id")),
     responses((status = 200, body = SecretView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -117,7 +158,23 @@ pub async fn one(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Json<SecretView>, ApiError> {
-    Ok(Json(view(&app, &secret_id(&id)).await?))
+    let generation = app.current();
+    let secret = secret_id(&id);
+    let mut out = view(&app, &generation, &secret).await?;
+    let s = generation.secret(&secret).expect("viewed above");
+    match s.binding.store.list_versions(&s.binding.path).await {
+        Ok(versions) => out.versions = Some(versions.iter().map(version_view).collect()),
+        Err(e) => {
+            // The schedule is still worth answering; the cause is logged (store addresses).
+            tracing::warn!(secret = %secret, error = %e, "cannot list versions");
+            out.versions_error = Some(format!(
+                "store {} could not list the versions ({}; see the server log)",
+                s.store,
+                e.kind().as_str()
+            ));
+        }
+    }
+    Ok(Json(out))
 }
 
 /// `?wait=true`.
@@ -152,7 +209,7 @@ pub async fn rotate(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(q): Query<RotateQuery>,
+    Params(q): Params<RotateQuery>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
     let secret = secret_id(&id);
@@ -178,6 +235,7 @@ pub async fn rotate(
     if q.wait {
         // Answer before the request timeout does: a 408 would lose the rotation id.
         let bound = app
+            .current()
             .settings()
             .request_timeout
             .saturating_sub(std::time::Duration::from_secs(1));
@@ -196,31 +254,93 @@ pub async fn rotate(
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-/// Audit events of one secret, oldest first (at most the last 1000).
+/// Events per history page unless `limit` says otherwise.
+pub const HISTORY_DEFAULT_LIMIT: usize = 100;
+/// Most events per history page.
+pub const HISTORY_MAX_LIMIT: usize = 1000;
+
+/// Paging of `/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Events per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page: continue with the events before it.
+    pub cursor: Option<String>,
+}
+
+/// One page of a secret's audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// The events (newest first).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<rotation_core::AuditEvent>,
+    /// Pass as `cursor` for the next, older page; null on the last page. Cursors stay valid
+    /// while events are appended.
+    pub next_cursor: Option<String>,
+}
+
+/// The page of `events` (the whole trail, oldest first) for `secret` that ends before the
+/// record at `before` (the cursor: a position in the trail, so appends do not move it).
+fn page(
+    events: Vec<rotation_core::AuditEvent>,
+    secret: &SecretId,
+    before: usize,
+    limit: usize,
+) -> HistoryPage {
+    let mut picked: Vec<(usize, rotation_core::AuditEvent)> = Vec::with_capacity(limit);
+    let mut next_cursor = None;
+    for (position, event) in events.into_iter().enumerate().take(before).rev() {
+        if event.secret.as_ref() != Some(secret) {
+            continue;
+        }
+        if picked.len() == limit {
+            // One more exists: the next page starts after the last one taken.
+            next_cursor = picked.last().map(|(p, _)| p.to_string());
+            break;
+        }
+        picked.push((position, event));
+    }
+    HistoryPage {
+        events: picked.into_iter().map(|(_, e)| e).collect(),
+        next_cursor,
+    }
+}
+
+/// Audit events of one secret, newest first, a page at a time (`limit`, `cursor`).
 #[utoipa::path(get, path = "/v1/secrets/{id}/history", tag = "secrets",
-    params(("id" = String, Path, description = "Configured secret id")),
-    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    params(("id" = String, Path, description = "Configured secret id"), HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody),
               (status = 503, body = ErrorBody, description = "The audit log failed verification")),
     security(("bearer" = [])))]
 pub async fn history(
     State(app): State<App>,
     Path(id): Path<String>,
-) -> Result<Json<Vec<rotation_core::AuditEvent>>, ApiError> {
+    Params(q): Params<HistoryQuery>,
+) -> Result<Json<HistoryPage>, ApiError> {
     let secret = secret_id(&id);
-    if !app.knows(&secret) {
+    if !app.current().knows(&secret) {
         return Err(ApiError::not_found(format!("secret {id}")));
     }
+    let limit = q.limit.unwrap_or(HISTORY_DEFAULT_LIMIT);
+    if !(1..=HISTORY_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: must be between 1 and {HISTORY_MAX_LIMIT}"
+        )));
+    }
+    let before = match q.cursor.as_deref() {
+        None => usize::MAX,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request("cursor: not a next_cursor given by this API"))?,
+    };
     let events = app.audit().verify().await.map_err(|e| {
         tracing::error!(error = %e, "audit log verification failed");
         ApiError::unavailable("the audit log failed verification (see the server log)")
     })?;
-    let mut mine: Vec<_> = events
-        .into_iter()
-        .filter(|e| e.secret.as_ref() == Some(&secret))
-        .collect();
-    let skip = mine.len().saturating_sub(1000);
-    mine.drain(..skip);
-    Ok(Json(mine))
+    Ok(Json(page(events, &secret, before, limit)))
 }
 
 /// A schedule change.
@@ -253,7 +373,7 @@ pub async fn schedule(
     let change = ScheduleChange::parse(&action)
         .ok_or_else(|| ApiError::bad_request("action must be enable, disable, pause or resume"))?;
     let secret = secret_id(&id);
-    if !app.knows(&secret) {
+    if !app.current().knows(&secret) {
         return Err(ApiError::not_found(format!("secret {id}")));
     }
     // One atomic update: a rotation finishing meanwhile cannot undo it.

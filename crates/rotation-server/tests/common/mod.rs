@@ -35,11 +35,16 @@ pub fn start_in(dir: tempfile::TempDir) -> Server {
 
 /// Start the binary on `config`; `dir` is kept alive with the server.
 pub fn spawn(config: &std::path::Path, dir: tempfile::TempDir) -> Server {
+    spawn_on(config, dir, "127.0.0.1:0")
+}
+
+/// [`spawn`] listening on `listen`; the base URL is on 127.0.0.1 whatever the address bound.
+pub fn spawn_on(config: &std::path::Path, dir: tempfile::TempDir, listen: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rotation-server"))
         .env("ROTATION_LOG", "debug")
         .arg("--config")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.path().join("server.log")).expect("log file"))
         .spawn()
@@ -47,11 +52,13 @@ pub fn spawn(config: &std::path::Path, dir: tempfile::TempDir) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("read");
-    let addr = line
+    let addr: std::net::SocketAddr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+        .parse()
+        .expect("address");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
     Server {
         child,
         base: format!("http://{addr}"),
@@ -81,6 +88,23 @@ pub async fn call(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// Send `signal` (`HUP`, `TERM`) to the server.
+pub fn signal(server: &Server, signal: &str) {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+}
+
+/// The server's log so far.
+pub fn log(server: &Server) -> String {
+    std::fs::read_to_string(server._dir.path().join("server.log")).unwrap_or_default()
 }
 
 /// SIGTERM, then the exit code (None: still running after 10 s).
