@@ -10,6 +10,7 @@ use crate::store::AwsStore;
 /// Builds an [`AwsStore`]. The SDK configuration is loaded on first use (it is async).
 #[derive(Debug, Clone, Default)]
 pub struct AwsStoreBuilder {
+    pub(crate) name: Option<String>,
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) max_attempts: Option<u32>,
@@ -20,6 +21,11 @@ impl AwsStoreBuilder {
     /// Defaults: region and credentials from the standard chain.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// The store's config name (`stores.<name>`): errors name the store and its fields by it.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
     }
     /// Region, e.g. `eu-west-1` (default: `AWS_REGION` / profile).
     pub fn region(mut self, region: impl Into<String>) -> Self {

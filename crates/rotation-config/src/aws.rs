@@ -8,7 +8,7 @@ use super::spec::AwsSpec;
 /// Build and validate (no request is made). Errors name `stores.<name>.<field>`.
 pub fn builder(name: &str, spec: &AwsSpec) -> Result<AwsStoreBuilder, FieldError> {
     let table = format!("stores.{name}");
-    let mut b = AwsStoreBuilder::new();
+    let mut b = AwsStoreBuilder::new().name(name);
     if let Some(r) = &spec.region {
         b = b.region(r);
     }
