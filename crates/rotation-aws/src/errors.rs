@@ -180,10 +180,9 @@ fn dispatch(at: &Where, on: &str, chain: &str) -> Error {
                 ErrorKind::InvalidConfig,
                 format!("the TLS certificate of {} is not trusted", at.endpoint),
                 format!(
-                    "check {}; for a private CA, add it to the system trust store or point \
-                 SSL_CERT_FILE at a PEM bundle that holds it (this store has no `ca_bundle` \
-                 setting and the AWS SDK for Rust does not read AWS_CA_BUNDLE)",
-                    at.field("endpoint_url")
+                    "check {}; for a private CA, trust it with {} (a PEM file) or AWS_CA_BUNDLE",
+                    at.field("endpoint_url"),
+                    at.field("ca_bundle")
                 ),
             )
         } else if text.contains("dns error") || text.contains("lookup address") {

@@ -94,6 +94,22 @@ fn rotation_of(version: &str) -> Option<RotationId> {
         .and_then(|r| RotationId::parse(r).ok())
 }
 
+/// The SDK's own HTTPS client (rustls, aws-lc) trusting `pem` besides the system's roots.
+fn https_client(pem: &[u8]) -> aws_sdk_secretsmanager::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::default().with_pem_certificate(pem.to_vec());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
+}
+
 /// The SDK client and what error messages say about where it sends.
 struct Conn {
     client: Client,
@@ -149,6 +165,9 @@ impl AwsStore {
                 }
                 if let Some(url) = &self.config.endpoint_url {
                     loader = loader.endpoint_url(url);
+                }
+                if let Some(pem) = &self.config.ca_pem {
+                    loader = loader.http_client(https_client(pem));
                 }
                 if let Some(attempts) = self.config.max_attempts {
                     loader = loader.retry_config(

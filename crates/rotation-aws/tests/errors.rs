@@ -47,15 +47,40 @@ async fn nothing_listening_says_connection_refused_and_names_the_endpoint() {
     assert!(!text.ends_with(": other"), "{text}");
 }
 
-/// A TLS listener with a self-signed certificate: every handshake fails on the client side.
-async fn untrusted_tls_listener() -> u16 {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
-    let key = tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-        cert.signing_key.serialize_der().into(),
-    );
+/// A throwaway CA (PEM) and a leaf certificate for 127.0.0.1 signed by it, with its key.
+fn pki() -> (
+    String,
+    tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).expect("ca").pem();
+    let leaf_key = KeyPair::generate().expect("key");
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("params");
+    leaf.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let cert = leaf
+        .signed_by(&leaf_key, &Issuer::new(ca, ca_key))
+        .expect("leaf");
+    let key =
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    (ca_pem, cert.der().clone(), key)
+}
+
+/// A TLS listener serving `cert`: to a client that trusts it, every request is answered with
+/// Secrets Manager's ResourceNotFoundException.
+async fn tls_listener(
+    cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    key: tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let config = tokio_rustls::rustls::ServerConfig::builder()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .with_single_cert(vec![cert], key)
         .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -66,16 +91,53 @@ async fn untrusted_tls_listener() -> u16 {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let _ = acceptor.accept(tcp).await; // the client aborts the handshake
+                // A client that does not trust the certificate aborts the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = tls.read(&mut buf).await {
+                    request.extend_from_slice(&buf[..n]);
+                    if complete(&request) {
+                        break;
+                    }
+                }
+                let body = r#"{"__type":"ResourceNotFoundException","message":"no such secret"}"#;
+                let reply = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
             });
         }
     });
     port
 }
 
+/// Whether `request` holds its headers and the whole body `Content-Length` announces.
+fn complete(request: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(request);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    body.len() >= length
+}
+
 #[tokio::test]
 async fn an_untrusted_certificate_is_named_with_what_to_do() {
-    let port = untrusted_tls_listener().await;
+    let (_, cert, key) = pki();
+    let port = tls_listener(cert, key).await;
     let endpoint = format!("https://127.0.0.1:{port}");
     let err = read_error(&store(&endpoint)).await;
     let text = err.to_string();
@@ -86,6 +148,46 @@ async fn an_untrusted_certificate_is_named_with_what_to_do() {
         "{text}"
     );
     // rustls's own verdict is part of the chain.
-    assert!(text.contains("certificate"), "{text}");
-    assert!(text.contains("SSL_CERT_FILE"), "{text}");
+    assert!(text.contains("invalid peer certificate"), "{text}");
+    assert!(text.contains("`stores.sm.ca_bundle`"), "{text}");
+}
+
+#[tokio::test]
+async fn ca_bundle_makes_a_private_ca_trusted() {
+    let (ca_pem, cert, key) = pki();
+    let port = tls_listener(cert, key).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca_pem).expect("write");
+    let store = AwsStore::builder()
+        .name("sm")
+        .endpoint_url(format!("https://127.0.0.1:{port}"))
+        .region("us-east-1")
+        .max_attempts(1)
+        .ca_bundle(&bundle)
+        .build()
+        .expect("store");
+    // The handshake succeeds: the listener's answer comes through.
+    let err = read_error(&store).await;
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("no such secret"), "{err}");
+}
+
+#[test]
+fn a_ca_bundle_that_is_not_pem_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(
+        &bundle,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let err = AwsStore::builder().ca_bundle(&bundle).build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    assert_eq!(err.field(), Some("ca_bundle"), "{err}");
+    let missing = AwsStore::builder()
+        .ca_bundle(dir.path().join("missing.pem"))
+        .build()
+        .unwrap_err();
+    assert!(missing.to_string().contains("cannot read"), "{missing}");
 }
