@@ -27,6 +27,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::primitives::Blob;
 use rotation_core::{
@@ -36,7 +38,7 @@ use rotation_core::{
 use tokio::sync::OnceCell;
 
 use crate::builder::AwsStoreBuilder;
-use crate::errors::map;
+use crate::errors::{Where, map};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
@@ -50,7 +52,7 @@ pub const MAX_VALUE_BYTES: usize = 65_536;
 /// Secrets Manager as a rotation store.
 pub struct AwsStore {
     config: AwsStoreBuilder,
-    client: OnceCell<Client>,
+    client: OnceCell<Conn>,
     /// Whether a secret's current value is binary, learnt from the last read (saves a call per
     /// stage: the engine always reads the current value first).
     binary: Mutex<HashMap<String, bool>>,
@@ -92,6 +94,37 @@ fn rotation_of(version: &str) -> Option<RotationId> {
         .and_then(|r| RotationId::parse(r).ok())
 }
 
+/// The SDK's own HTTPS client (rustls, aws-lc) trusting `pem` besides the system's roots.
+fn https_client(pem: &[u8]) -> aws_sdk_secretsmanager::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::default().with_pem_certificate(pem.to_vec());
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
+}
+
+/// The SDK client and what error messages say about where it sends.
+struct Conn {
+    client: Client,
+    at: Where,
+}
+
+impl Conn {
+    fn map<E>(&self, action: &str, id: &str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        move |e| map(&self.at, action, id, e)
+    }
+}
+
 /// One version as `DescribeSecret` / `ListSecretVersionIds` report it.
 #[derive(Debug, Clone)]
 struct Version {
@@ -122,7 +155,8 @@ impl AwsStore {
         }
     }
 
-    async fn client(&self) -> &Client {
+    /// The client, and where it sends (for messages); built on first use.
+    async fn conn(&self) -> &Conn {
         self.client
             .get_or_init(|| async {
                 let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -131,6 +165,9 @@ impl AwsStore {
                 }
                 if let Some(url) = &self.config.endpoint_url {
                     loader = loader.endpoint_url(url);
+                }
+                if let Some(pem) = &self.config.ca_pem {
+                    loader = loader.http_client(https_client(pem));
                 }
                 if let Some(attempts) = self.config.max_attempts {
                     loader = loader.retry_config(
@@ -144,7 +181,22 @@ impl AwsStore {
                             .build(),
                     );
                 }
-                Client::new(&loader.load().await)
+                let sdk = loader.load().await;
+                // AWS_ENDPOINT_URL counts too: the SDK config holds the endpoint it will use.
+                let endpoint = match (sdk.endpoint_url(), sdk.region()) {
+                    (Some(url), _) => url.to_owned(),
+                    (None, Some(region)) => {
+                        format!("https://secretsmanager.{region}.amazonaws.com")
+                    }
+                    (None, None) => "the regional endpoint (no region is set)".to_owned(),
+                };
+                Conn {
+                    client: Client::new(&sdk),
+                    at: Where {
+                        name: self.config.name.clone(),
+                        endpoint,
+                    },
+                }
             })
             .await
     }
@@ -156,16 +208,16 @@ impl AwsStore {
         stage: Option<&str>,
         version: Option<&str>,
     ) -> Result<(String, SecretValue, bool)> {
-        let out = self
-            .client()
-            .await
+        let conn = self.conn().await;
+        let out = conn
+            .client
             .get_secret_value()
             .secret_id(id)
             .set_version_stage(stage.map(str::to_owned))
             .set_version_id(version.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| map("GetSecretValue", id, e))?;
+            .map_err(conn.map("GetSecretValue", id))?;
         let found = out.version_id().unwrap_or_default().to_owned();
         let (value, binary) = match (out.secret_string(), out.secret_binary()) {
             (Some(s), _) => (SecretValue::from(s), false),
@@ -192,13 +244,13 @@ impl AwsStore {
     }
 
     async fn describe(&self, id: &str) -> Result<DescribeSecretOutput> {
-        self.client()
-            .await
+        let conn = self.conn().await;
+        conn.client
             .describe_secret()
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| map("DescribeSecret", id, e))
+            .map_err(conn.map("DescribeSecret", id))
     }
 
     /// Labelled versions (`DescribeSecret`: one call); refuses secrets scheduled for deletion.
@@ -224,18 +276,19 @@ impl AwsStore {
     /// Every version, labelled or not, with creation dates (for listings).
     async fn versions(&self, id: &str) -> Result<Vec<Version>> {
         self.labels(id).await?;
-        let client = self.client().await;
+        let conn = self.conn().await;
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let page = client
+            let page = conn
+                .client
                 .list_secret_version_ids()
                 .secret_id(id)
                 .include_deprecated(true)
                 .set_next_token(next.clone())
                 .send()
                 .await
-                .map_err(|e| map("ListSecretVersionIds", id, e))?;
+                .map_err(conn.map("ListSecretVersionIds", id))?;
             for v in page.versions() {
                 out.push(Version {
                     id: v.version_id().unwrap_or_default().to_owned(),
@@ -268,8 +321,8 @@ impl AwsStore {
         to: Option<&str>,
         from: Option<&str>,
     ) -> Result<()> {
-        self.client()
-            .await
+        let conn = self.conn().await;
+        conn.client
             .update_secret_version_stage()
             .secret_id(id)
             .version_stage(stage)
@@ -279,7 +332,7 @@ impl AwsStore {
             .await
             .map(|_| ())
             .map_err(|e| {
-                let err = map("UpdateSecretVersionStage", id, e);
+                let err = conn.map("UpdateSecretVersionStage", id)(e);
                 // Removing a label from a version that no longer has it: someone moved it.
                 if err.kind() == ErrorKind::InvalidValue {
                     Error::conflict(format!(
@@ -327,9 +380,9 @@ impl AwsStore {
         stage: &str,
     ) -> Result<()> {
         check_size(value)?;
-        let req = self
-            .client()
-            .await
+        let conn = self.conn().await;
+        let req = conn
+            .client
             .put_secret_value()
             .secret_id(id)
             .client_request_token(token)
@@ -341,7 +394,7 @@ impl AwsStore {
         req.send()
             .await
             .map(|_| ())
-            .map_err(|e| map("PutSecretValue", id, e))
+            .map_err(conn.map("PutSecretValue", id))
     }
 
     /// Whether the secret's current value is binary (so new values stay binary).
@@ -539,9 +592,9 @@ impl SecretStore for AwsStore {
         let mine = token(rotation_id);
         let Some(expected) = expected_current else {
             check_size(value)?;
-            let req = self
-                .client()
-                .await
+            let conn = self.conn().await;
+            let req = conn
+                .client
                 .create_secret()
                 .name(id)
                 .client_request_token(&mine);
@@ -552,7 +605,7 @@ impl SecretStore for AwsStore {
             return match req.send().await {
                 Ok(_) => Ok(VersionId::new(mine)),
                 Err(e) => {
-                    let err = map("CreateSecret", id, e);
+                    let err = conn.map("CreateSecret", id)(e);
                     if err.kind() == ErrorKind::Conflict
                         && self.current(id).await.is_ok_and(|(v, _, _)| v == mine)
                     {

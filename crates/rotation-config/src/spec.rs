@@ -164,6 +164,8 @@ pub struct AwsSpec {
     pub region: Option<String>,
     /// Endpoint override (VPC endpoint, test server).
     pub endpoint_url: Option<String>,
+    /// Extra CA certificates (PEM) to trust (default `AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
     /// SDK retry attempts (default 3).
     pub max_attempts: Option<u32>,
     /// Operation timeout, e.g. "30s".

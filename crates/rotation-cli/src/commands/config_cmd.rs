@@ -19,26 +19,13 @@ struct Summary {
     stores: Vec<String>,
     secrets: Vec<String>,
     audit_log: String,
-    /// Warnings from the stores (e.g. AWS-native rotation enabled); they do not fail the check.
-    advisories: Vec<String>,
 }
 
-/// Validate the config; exit 2 on any error, nothing is created. Reachable stores are asked
-/// for advisories (read-only).
+/// Validate the config; exit 2 on any error, nothing is created. Offline: no store is
+/// contacted (`rotate --dry-run` reads the stores and runs their advisory checks).
 pub async fn check(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     check_programs(ctx, &cfg.secrets.iter().collect::<Vec<_>>())?;
-    let mut advisories = Vec::new();
-    for entry in &cfg.secrets {
-        let Ok(binding) = cfg.bind_one(entry, rotation_config::Access::ReadOnly) else {
-            continue;
-        };
-        match binding.store.advisories(&binding.path).await {
-            Ok(found) => advisories.extend(found.into_iter().map(|a| format!("{}: {a}", entry.id))),
-            Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => {}
-            Err(e) => advisories.push(format!("{}: could not check the store: {e}", entry.id)),
-        }
-    }
     let summary = Summary {
         config: ctx.config_path().display().to_string(),
         valid: true,
@@ -49,7 +36,6 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
             .collect(),
         secrets: cfg.secrets.iter().map(|s| s.id.to_string()).collect(),
         audit_log: cfg.audit_path.display().to_string(),
-        advisories,
     };
     emit(ctx.output(), &summary, |s| {
         println!(
@@ -58,9 +44,6 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
             s.stores.len(),
             s.secrets.len()
         );
-        for a in &s.advisories {
-            println!("warn   {a}");
-        }
     });
     Ok(OK)
 }

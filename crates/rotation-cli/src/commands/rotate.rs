@@ -166,6 +166,30 @@ struct Check {
     check: &'static str,
     ok: bool,
     detail: String,
+    /// A failed check caused by the configuration (exit 2 rather than 1).
+    #[serde(skip)]
+    config: bool,
+}
+
+impl Check {
+    fn new(check: &'static str, ok: bool, detail: String) -> Self {
+        Self {
+            check,
+            ok,
+            detail,
+            config: false,
+        }
+    }
+
+    /// A failed check: the store's error, exit 2 if the configuration caused it.
+    fn failed(check: &'static str, detail: String, err: &rotation_core::Error) -> Self {
+        Self {
+            check,
+            ok: false,
+            detail,
+            config: err.kind() == rotation_core::ErrorKind::InvalidConfig,
+        }
+    }
 }
 
 /// What `rotate` would do for one secret.
@@ -233,11 +257,12 @@ async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Res
             }
         }
     });
-    Ok(if plans.iter().all(|p| p.ready) {
-        OK
-    } else {
-        FAILED
-    })
+    let failed = plans.iter().flat_map(|p| &p.checks).filter(|c| !c.ok);
+    let mut code = OK;
+    for c in failed {
+        code = if c.config { USAGE } else { code.max(FAILED) };
+    }
+    Ok(code)
 }
 
 async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
@@ -261,10 +286,10 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
     if let rotation_config::StoreConfig::File { root, .. } = store_cfg
         && !root.is_dir()
     {
-        checks.push(Check {
-            check: "store",
-            ok: entry.create_if_missing,
-            detail: format!(
+        checks.push(Check::new(
+            "store",
+            entry.create_if_missing,
+            format!(
                 "store root {} does not exist{}",
                 root.display(),
                 if entry.create_if_missing {
@@ -273,7 +298,7 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
                     ""
                 }
             ),
-        });
+        ));
     }
     if checks.is_empty() {
         checks.extend(read_checks(cfg, entry).await);
@@ -299,70 +324,64 @@ async fn plan(cfg: &Resolved, entry: &SecretEntry) -> Plan {
 async fn read_checks(cfg: &Resolved, entry: &SecretEntry) -> Vec<Check> {
     let bindings = match cfg.bind_one(entry, rotation_config::Access::ReadOnly) {
         Ok(b) => b,
-        Err(e) => {
-            return vec![Check {
-                check: "store",
-                ok: false,
-                detail: e.to_string(),
-            }];
-        }
+        Err(e) => return vec![Check::failed("store", e.to_string(), &e)],
     };
     let mut checks = Vec::new();
     let caps = bindings.store.capabilities();
-    checks.push(Check {
-        check: "store",
-        ok: true,
-        detail: format!(
+    checks.push(Check::new(
+        "store",
+        true,
+        format!(
             "{} store opened (max value {} bytes)",
             bindings.store.kind(),
             caps.max_value_bytes
         ),
-    });
+    ));
     match bindings.store.read_current(&bindings.path).await {
         Ok(current) => {
-            checks.push(Check {
-                check: "read current",
-                ok: true,
-                detail: format!("current version {}", current.version),
-            });
+            checks.push(Check::new(
+                "read current",
+                true,
+                format!("current version {}", current.version),
+            ));
             if let Some(f) = &entry.field {
                 let parsed = field::extract(&current.value, f);
-                checks.push(Check {
-                    check: "field",
-                    ok: parsed.is_ok(),
-                    detail: parsed
+                checks.push(Check::new(
+                    "field",
+                    parsed.is_ok(),
+                    parsed
                         .map(|_| format!("field {f:?} present"))
                         .unwrap_or_else(|e| e.to_string()),
-                });
+                ));
             }
         }
-        Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => checks.push(Check {
-            check: "read current",
-            ok: entry.create_if_missing,
-            detail: if entry.create_if_missing {
+        Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => checks.push(Check::new(
+            "read current",
+            entry.create_if_missing,
+            if entry.create_if_missing {
                 "secret does not exist; it will be created".into()
             } else {
                 format!("{e} (set create_if_missing = true to create it)")
             },
-        }),
-        Err(e) => checks.push(Check {
-            check: "read current",
-            ok: false,
-            detail: e.to_string(),
-        }),
+        )),
+        Err(e) => {
+            // The advisory check would fail the same way: one message is enough.
+            checks.push(Check::failed("read current", e.to_string(), &e));
+            return checks;
+        }
     }
     match bindings.store.advisories(&bindings.path).await {
-        Ok(warnings) => checks.extend(warnings.into_iter().map(|w| Check {
-            check: "advisory",
-            ok: true,
-            detail: w,
-        })),
+        Ok(warnings) => checks.extend(
+            warnings
+                .into_iter()
+                .map(|w| Check::new("advisory", true, w)),
+        ),
         Err(e) if e.kind() == rotation_core::ErrorKind::NotFound => {}
-        Err(e) => checks.push(Check {
-            check: "advisory",
-            ok: true,
-            detail: format!("could not check: {e}"),
-        }),
+        Err(e) => checks.push(Check::failed(
+            "advisory",
+            format!("could not check: {e}"),
+            &e,
+        )),
     }
     checks
 }

@@ -77,7 +77,7 @@ pub fn resolve(
         let store = match spec.get_ref() {
             StoreSpec::File { root, max_versions } => file(name, root, *max_versions, base)?,
             #[cfg(feature = "aws")]
-            StoreSpec::Aws(a) => StoreConfig::Aws(crate::aws::builder(name, a)?),
+            StoreSpec::Aws(a) => StoreConfig::Aws(crate::aws::builder(name, a, base)?),
             #[cfg(feature = "azure")]
             StoreSpec::Azure(a) => StoreConfig::Azure(crate::azure::builder(name, a, base)?),
             #[cfg(feature = "vault")]

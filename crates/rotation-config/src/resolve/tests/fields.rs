@@ -46,6 +46,10 @@ fn store_errors_name_the_store_field() {
     let aws = "[stores.sm]\nkind = \"aws\"\nregion = \"eu-west-1\"\nmax_attempts = 0\n";
     let err = error_at(&config(aws, ""), "stores.sm.max_attempts", "max_attempts");
     assert_eq!(err.message, "must be at least 1");
+    let aws = "[stores.sm]\nkind = \"aws\"\nca_bundle = \"no-such-ca.pem\"\n";
+    let err = error_at(&config(aws, ""), "stores.sm.ca_bundle", "ca_bundle");
+    assert!(err.message.contains("cannot read"), "{err}");
+    assert!(err.message.contains("no-such-ca.pem"), "{err}");
     // A store name with a dot: the longest defined name wins.
     let dotted = "[stores.\"a.b\"]\nkind = \"file\"\nroot = \"\"\n";
     let config = config(&format!("{FILE}{dotted}"), "");
