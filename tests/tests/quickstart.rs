@@ -26,7 +26,7 @@ fn init_then_rotate_all_rotates_the_demo_secret() {
         "rotation_id",
         "strategy",
         "started_at",
-        "completed_at",
+        "finished_at",
         "duration_ms",
         "rollback_performed",
         "attempts",

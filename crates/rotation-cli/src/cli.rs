@@ -23,9 +23,12 @@ pub struct Global {
     /// Config file [default: ./rotation.toml].
     #[arg(long, short = 'c', global = true, env = "ROTATION_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Output format on stdout.
+    /// Output format on stdout (field names: docs/output.md).
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// No output on success; failures still go to stderr and exit codes are unchanged.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     /// More logging on stderr (-v info, -vv debug, -vvv trace).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -41,6 +44,10 @@ pub enum OutputFormat {
     Text,
     /// One JSON document.
     Json,
+    /// One YAML document.
+    Yaml,
+    /// One identifier per line (secret ids, or rotation ids for rotation results).
+    Name,
 }
 
 /// Log format.

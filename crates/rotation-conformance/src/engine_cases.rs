@@ -331,7 +331,7 @@ pub async fn statistics_are_counted(store: Arc<dyn SecretStore>) {
         ),
         (3, 2, 1, 1)
     );
-    assert!((s.success_rate - 2.0 / 3.0).abs() < 1e-9);
+    assert!((s.success_rate.expect("rotations ran") - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(s.active_rotations, 0);
     engine.reset_statistics();
     assert_eq!(engine.statistics().total_rotations, 0);

@@ -115,6 +115,25 @@ pub trait AuditSink: Send + Sync + fmt::Debug {
     /// removed, reordered or truncated away. An empty trail is `Ok(vec![])`; a broken chain is
     /// [`ErrorKind::InvalidValue`](crate::ErrorKind::InvalidValue) naming the first bad record.
     async fn verify(&self) -> Result<Vec<AuditEvent>>;
+    /// [`verify`](Self::verify), also returning the head the verified chain ends at, for
+    /// reports of what was checked (`rotation audit verify`). `None` for a sink that keeps no
+    /// chain (the default).
+    async fn verify_trail(&self) -> Result<VerifiedTrail> {
+        Ok(VerifiedTrail {
+            events: self.verify().await?,
+            head: None,
+        })
+    }
+}
+
+/// A verified audit trail: its records in order and the head of its chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedTrail {
+    /// Every record, oldest first.
+    pub events: Vec<AuditEvent>,
+    /// The last record's sequence number and hash ([`ChainHead::genesis`] for an empty log);
+    /// `None` when the sink keeps no chain.
+    pub head: Option<ChainHead>,
 }
 
 /// A sink that drops everything (for tests and benchmarks that measure the engine alone).
@@ -191,6 +210,14 @@ pub fn verify_chain<'a>(
     lines: impl IntoIterator<Item = &'a str>,
     expected_head: Option<&ChainHead>,
 ) -> Result<Vec<AuditEvent>> {
+    verify_chain_head(lines, expected_head).map(|(events, _)| events)
+}
+
+/// [`verify_chain`], also returning the head the chain ends at.
+pub fn verify_chain_head<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    expected_head: Option<&ChainHead>,
+) -> Result<(Vec<AuditEvent>, ChainHead)> {
     let mut head = ChainHead::genesis();
     let mut events = Vec::new();
     for (i, line) in lines.into_iter().enumerate() {
@@ -232,7 +259,7 @@ pub fn verify_chain<'a>(
             head.seq, expected.seq
         )));
     }
-    Ok(events)
+    Ok((events, head))
 }
 
 #[cfg(test)]

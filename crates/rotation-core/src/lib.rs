@@ -33,7 +33,7 @@ pub mod store;
 pub mod timing;
 pub mod verify;
 
-pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit};
+pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit, VerifiedTrail};
 pub use clock::{Clock, SystemClock};
 pub use engine::{
     Claim, Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,

@@ -29,7 +29,8 @@ pub struct RotationResult {
     pub new_version: Option<VersionId>,
     /// Wall-clock start.
     pub started_at: DateTime<Utc>,
-    /// Wall-clock end.
+    /// Wall-clock end (`finished_at` in JSON, the name every output uses: docs/output.md).
+    #[serde(rename = "finished_at")]
     pub completed_at: DateTime<Utc>,
     /// Duration measured on a monotonic clock.
     pub duration_ms: f64,

@@ -18,8 +18,9 @@ pub struct Statistics {
     pub failed_rotations: u64,
     /// Rotations that were rolled back.
     pub rollbacks: u64,
-    /// `successful / total`, 0 when nothing ran.
-    pub success_rate: f64,
+    /// `successful / total`; `None` (JSON `null`) when nothing ran, so that "no data" is not
+    /// read as "everything failed".
+    pub success_rate: Option<f64>,
     /// Enabled schedules that rotate automatically.
     pub active_schedules: u64,
     /// All schedules.
@@ -81,11 +82,7 @@ impl Statistics {
             successful_rotations: successful,
             failed_rotations: failed,
             rollbacks,
-            success_rate: if total == 0 {
-                0.0
-            } else {
-                successful as f64 / total as f64
-            },
+            success_rate: (total > 0).then(|| successful as f64 / total as f64),
             ..Self::default()
         }
     }

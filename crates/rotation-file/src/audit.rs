@@ -21,8 +21,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use rotation_core::audit::{ChainHead, chain_line, verify_chain};
-use rotation_core::{AuditEvent, AuditSink, Error, Result};
+use rotation_core::audit::{ChainHead, chain_line, verify_chain_head};
+use rotation_core::{AuditEvent, AuditSink, Error, Result, VerifiedTrail};
 use serde::Deserialize;
 
 use crate::fsutil::{create_dir_all, io_err, options, parent_dir, sidecar, sync_dir, write_atomic};
@@ -114,14 +114,23 @@ impl JsonlAuditSink {
     /// [`ErrorKind::InvalidValue`](rotation_core::ErrorKind::InvalidValue) naming the first bad
     /// line.
     pub fn verify_path(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
+        Self::verify_path_trail(path).map(|trail| trail.events)
+    }
+
+    /// [`JsonlAuditSink::verify_path`] with the head of the verified chain.
+    pub fn verify_path_trail(path: impl AsRef<Path>) -> Result<VerifiedTrail> {
+        let empty = || VerifiedTrail {
+            events: Vec::new(),
+            head: Some(ChainHead::genesis()),
+        };
         let files = Files::new(path.as_ref());
         if !files.log.exists() {
-            return Ok(Vec::new());
+            return Ok(empty());
         }
         let _lock = files.lock(false)?;
         let text = match fs::read_to_string(&files.log) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(Error::invalid_value(format!(
                     "audit log {} is not valid UTF-8",
@@ -146,7 +155,11 @@ impl JsonlAuditSink {
             // stored head, and the chain check below covers it.
             head = None;
         }
-        verify_chain(lines, head.as_ref())
+        verify_chain_head(lines, head.as_ref())
+            .map(|(events, head)| VerifiedTrail {
+                events,
+                head: Some(head),
+            })
             .map_err(|e| e.context(format!("audit log {}", files.log.display())))
     }
 
@@ -169,6 +182,13 @@ impl AuditSink for JsonlAuditSink {
     async fn verify(&self) -> Result<Vec<AuditEvent>> {
         let log = self.files.log.clone();
         tokio::task::spawn_blocking(move || Self::verify_path(log))
+            .await
+            .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
+    }
+
+    async fn verify_trail(&self) -> Result<VerifiedTrail> {
+        let log = self.files.log.clone();
+        tokio::task::spawn_blocking(move || Self::verify_path_trail(log))
             .await
             .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
     }

@@ -145,10 +145,18 @@ pub fn open_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
 
 /// The verified audit trail of `cfg`, without creating it (empty when it does not exist yet).
 pub async fn verified_audit(cfg: &Resolved) -> Result<Vec<rotation_core::AuditEvent>> {
+    verified_trail(cfg).await.map(|trail| trail.events)
+}
+
+/// [`verified_audit`] with the head of the chain (what `audit verify` reports).
+pub async fn verified_trail(cfg: &Resolved) -> Result<rotation_core::VerifiedTrail> {
     if !cfg.audit_path.exists() {
-        return Ok(Vec::new());
+        return Ok(rotation_core::VerifiedTrail {
+            events: Vec::new(),
+            head: Some(rotation_core::audit::ChainHead::genesis()),
+        });
     }
-    open_audit(cfg)?.verify().await.map_err(|e| {
+    open_audit(cfg)?.verify_trail().await.map_err(|e| {
         e.context(format!(
             "audit log {} failed verification",
             cfg.audit_path.display()

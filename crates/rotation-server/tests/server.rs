@@ -145,6 +145,9 @@ async fn the_api_end_to_end() {
         .await
         .expect("send");
     assert_eq!(lower.status().as_u16(), 200);
+    // Nothing ran yet: no success rate rather than 0 (docs/output.md).
+    let stats: Value = lower.json().await.expect("json");
+    assert!(stats["success_rate"].is_null(), "{stats}");
 
     // Rotate and wait; then the rotation, the secret and the stats tell.
     let (status, r) = call(
@@ -173,6 +176,19 @@ async fn the_api_end_to_end() {
     );
     let (_, secret) = call(&http, "GET", &url("/v1/secrets/a"), Some(READER), None).await;
     assert_eq!(secret["schedule"]["rotation_count"], 1, "{secret}");
+    // The field names of docs/output.md, shared with the CLI.
+    assert_eq!(secret["secret"], "a", "{secret}");
+    assert!(secret.get("id").is_none(), "{secret}");
+    assert!(
+        r.get("finished_at").is_some() && r.get("completed_at").is_none(),
+        "{r}"
+    );
+    let last = secret["schedule"]["last_rotation"]
+        .as_str()
+        .expect("last_rotation");
+    assert!(last.ends_with('Z'), "RFC 3339 in UTC like the CLI: {last}");
+    let (_, stats) = call(&http, "GET", &url("/v1/stats"), Some(READER), None).await;
+    assert_eq!(stats["success_rate"], 1.0, "{stats}");
     let (_, history) = call(
         &http,
         "GET",
@@ -347,6 +363,11 @@ async fn the_api_end_to_end() {
     let (status, doc) = call(&http, "GET", &url("/openapi.json"), None, None).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let view = &doc["components"]["schemas"]["SecretView"]["properties"];
+    assert!(
+        view.get("secret").is_some() && view.get("id").is_none(),
+        "{view}"
+    );
     let mut documented: Vec<String> = doc["paths"]
         .as_object()
         .expect("paths")
@@ -741,7 +762,7 @@ async fn tls_serves_the_api_with_the_configured_certificate() {
     )
     .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list[0]["id"], "a");
+    assert_eq!(list[0]["secret"], "a");
     let plain = reqwest::Client::new()
         .get(format!("{}/healthz", server.base))
         .send()

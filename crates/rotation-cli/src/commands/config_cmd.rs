@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::app::Context;
 use crate::cli::{Cli, CompletionsArgs};
 use crate::exit::{CliError, OK};
-use crate::output::emit;
+use crate::output::{Report, emit, line, write_stdout};
 
 #[derive(Debug, Serialize)]
 struct Summary {
@@ -19,6 +19,24 @@ struct Summary {
     stores: Vec<String>,
     secrets: Vec<String>,
     audit_log: String,
+}
+
+impl Report for Summary {
+    fn text(&self, out: &mut String) {
+        line(
+            out,
+            format!(
+                "ok     {}: {} store(s), {} secret(s)",
+                self.config,
+                self.stores.len(),
+                self.secrets.len()
+            ),
+        );
+    }
+    /// The configured secret ids.
+    fn names(&self) -> Vec<String> {
+        self.secrets.clone()
+    }
 }
 
 /// Validate the config; exit 2 on any error, nothing is created. Offline: no store is
@@ -37,14 +55,7 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
         secrets: cfg.secrets.iter().map(|s| s.id.to_string()).collect(),
         audit_log: cfg.audit_path.display().to_string(),
     };
-    emit(ctx.output(), &summary, |s| {
-        println!(
-            "ok     {}: {} store(s), {} secret(s)",
-            s.config,
-            s.stores.len(),
-            s.secrets.len()
-        );
-    });
+    emit(ctx, &summary);
     Ok(OK)
 }
 
@@ -69,13 +80,11 @@ pub(crate) fn check_programs(ctx: &Context, entries: &[&SecretEntry]) -> Result<
     Ok(())
 }
 
-/// Print completions for `shell`.
+/// Print completions for `shell` (the script whatever `-o` says). clap_complete panics when
+/// its writer fails, so it writes into memory and the bytes go through the checked writer.
 pub fn completions(args: CompletionsArgs) -> Result<u8, CliError> {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "rotation",
-        &mut std::io::stdout(),
-    );
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "rotation", &mut script);
+    write_stdout(&script);
     Ok(OK)
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::app::Context;
 use crate::cli::InitArgs;
 use crate::exit::{CliError, OK};
-use crate::output::emit;
+use crate::output::{Report, emit, line};
 use rotation_config as config;
 
 /// The starter config (the same file as `examples/rotation.toml`).
@@ -17,6 +17,30 @@ struct Initialised {
     config: String,
     config_written: bool,
     secrets_created: Vec<String>,
+}
+
+impl Report for Initialised {
+    fn text(&self, out: &mut String) {
+        if self.config_written {
+            line(out, format!("wrote {}", self.config));
+        } else {
+            line(
+                out,
+                format!("kept existing {} (use --force to overwrite)", self.config),
+            );
+        }
+        for s in &self.secrets_created {
+            line(out, format!("created demo secret {s}"));
+        }
+        line(
+            out,
+            format!("next: rotation --config {} rotate --all", self.config),
+        );
+    }
+    /// The config file.
+    fn names(&self) -> Vec<String> {
+        vec![self.config.clone()]
+    }
 }
 
 /// Run `init`. Re-running it keeps an existing config unless `--force`.
@@ -51,16 +75,6 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
         config_written: write,
         secrets_created: created,
     };
-    emit(ctx.output(), &out, |o| {
-        if o.config_written {
-            println!("wrote {}", o.config);
-        } else {
-            println!("kept existing {} (use --force to overwrite)", o.config);
-        }
-        for s in &o.secrets_created {
-            println!("created demo secret {s}");
-        }
-        println!("next: rotation --config {} rotate --all", o.config);
-    });
+    emit(ctx, &out);
     Ok(OK)
 }

@@ -1,13 +1,14 @@
 //! Read-only views: `status`, `stats` and `history`.
 
 use chrono::{DateTime, Utc};
-use rotation_core::{AuditAction, AuditEvent, RotationStatus, StateStore, VersionInfo};
+use chrono_tz::Tz;
+use rotation_core::{AuditAction, AuditEvent, RotationStatus, StateStore, Statistics, VersionInfo};
 use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::{IdArg, IdsArgs, StatsArgs};
 use crate::exit::{CliError, FAILED, OK};
-use crate::output::{emit, opt};
+use crate::output::{Report, Table, emit, line, opt, when, when_opt, word, zone};
 use rotation_config::{Resolved, SecretEntry};
 
 /// One row of `status`.
@@ -29,10 +30,13 @@ struct StatusRow {
     last_rotation: Option<DateTime<Utc>>,
     last_status: Option<RotationStatus>,
     last_success: Option<DateTime<Utc>>,
-    next_due: Option<DateTime<Utc>>,
+    next_rotation: Option<DateTime<Utc>>,
     lease_holder: Option<String>,
     lease_expires_at: Option<DateTime<Utc>>,
     error: Option<String>,
+    /// The policy's time zone, for text output.
+    #[serde(skip)]
+    tz: Tz,
 }
 
 async fn status_row(
@@ -64,10 +68,11 @@ async fn status_row(
         last_rotation: record.as_ref().and_then(|r| r.last_rotation),
         last_status: record.as_ref().and_then(|r| r.last_status),
         last_success: record.as_ref().and_then(|r| r.last_success),
-        next_due: record.as_ref().and_then(|r| r.next_rotation),
+        next_rotation: record.as_ref().and_then(|r| r.next_rotation),
         lease_holder: lease.as_ref().map(|l| l.holder.clone()),
         lease_expires_at: lease.map(|l| l.expires_at),
         error: None,
+        tz: zone(entry),
     };
     let versions = match cfg.bind_one(entry, rotation_config::Access::ReadOnly) {
         Ok(b) => b.store.list_versions(&b.path).await,
@@ -88,6 +93,46 @@ async fn status_row(
     Ok(row)
 }
 
+/// `status`'s rows, one table.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct StatusTable(Vec<StatusRow>);
+
+impl Report for StatusTable {
+    fn text(&self, out: &mut String) {
+        let mut t = Table::new(&[
+            "SECRET",
+            ">CURRENT",
+            ">PREVIOUS",
+            "SCHEDULE",
+            "LAST",
+            "NEXT ROTATION",
+            "ERROR",
+        ]);
+        for r in &self.0 {
+            t.row(vec![
+                r.secret.clone(),
+                opt(r.current_version.as_ref()),
+                opt(r.previous_version.as_ref()),
+                r.schedule.to_owned(),
+                opt(r.last_status),
+                when_opt(r.next_rotation, r.tz),
+                r.error.clone().unwrap_or_default(),
+            ]);
+        }
+        t.render(out);
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|r| r.secret.clone()).collect()
+    }
+    fn failures(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.secret)))
+            .collect()
+    }
+}
+
 /// `rotation status`.
 pub async fn status(ctx: &Context, args: IdsArgs) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
@@ -97,29 +142,40 @@ pub async fn status(ctx: &Context, args: IdsArgs) -> Result<u8, CliError> {
     for entry in entries {
         rows.push(status_row(&cfg, entry, &*state).await?);
     }
-    emit(ctx.output(), &rows, |rows| {
-        println!(
-            "{:<24} {:>8} {:>8} {:<12} {:<12} {:<26} ERROR",
-            "SECRET", "CURRENT", "PREVIOUS", "SCHEDULE", "LAST", "NEXT DUE"
-        );
-        for r in rows {
-            println!(
-                "{:<24} {:>8} {:>8} {:<12} {:<12} {:<26} {}",
-                r.secret,
-                opt(r.current_version.as_ref()),
-                opt(r.previous_version.as_ref()),
-                r.schedule,
-                opt(r.last_status),
-                opt(r.next_due.map(|t| t.to_rfc3339())),
-                r.error.as_deref().unwrap_or("")
-            );
-        }
-    });
-    Ok(if rows.iter().any(|r| r.error.is_some()) {
+    let table = StatusTable(rows);
+    emit(ctx, &table);
+    Ok(if table.0.iter().any(|r| r.error.is_some()) {
         FAILED
     } else {
         OK
     })
+}
+
+impl Report for Statistics {
+    fn text(&self, out: &mut String) {
+        let rate = self
+            .success_rate
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+        for (key, value) in [
+            ("total_rotations", self.total_rotations.to_string()),
+            (
+                "successful_rotations",
+                self.successful_rotations.to_string(),
+            ),
+            ("failed_rotations", self.failed_rotations.to_string()),
+            ("rollbacks", self.rollbacks.to_string()),
+            ("success_rate", rate),
+            ("active_schedules", self.active_schedules.to_string()),
+            ("total_schedules", self.total_schedules.to_string()),
+            ("active_rotations", self.active_rotations.to_string()),
+        ] {
+            line(out, format!("{key:<20} {value}"));
+        }
+    }
+    /// Statistics name nothing.
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// `rotation stats [--reset]`.
@@ -133,16 +189,7 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> Result<u8, CliError> {
         rotation_core::AuditSink::record(&*sink, &event).await?;
     }
     let stats = rotation_runtime::statistics(&cfg, state).await?;
-    emit(ctx.output(), &stats, |s| {
-        println!("total_rotations      {}", s.total_rotations);
-        println!("successful_rotations {}", s.successful_rotations);
-        println!("failed_rotations     {}", s.failed_rotations);
-        println!("rollbacks            {}", s.rollbacks);
-        println!("success_rate         {:.1}%", s.success_rate * 100.0);
-        println!("active_schedules     {}", s.active_schedules);
-        println!("total_schedules      {}", s.total_schedules);
-        println!("active_rotations     {}", s.active_rotations);
-    });
+    emit(ctx, &stats);
     Ok(OK)
 }
 
@@ -152,6 +199,47 @@ struct History {
     secret: String,
     versions: Vec<VersionInfo>,
     events: Vec<AuditEvent>,
+    #[serde(skip)]
+    tz: Tz,
+}
+
+impl Report for History {
+    fn text(&self, out: &mut String) {
+        line(out, format!("versions of {} (newest first):", self.secret));
+        let mut versions = Table::new(&[">VERSION", "STATE", "CREATED", "ROTATION"]);
+        for v in &self.versions {
+            versions.row(vec![
+                v.version.to_string(),
+                word(&v.state),
+                when_opt(v.created_at, self.tz),
+                opt(v.rotation_id.as_ref()),
+            ]);
+        }
+        versions.render(out);
+        line(out, "audit records:");
+        let mut events = Table::new(&["AT", "ACTION", "ROTATION", "VERSIONS", "ERROR"]);
+        for e in &self.events {
+            events.row(vec![
+                when(e.at, self.tz),
+                word(&e.action),
+                opt(e.rotation_id.as_ref()),
+                format!(
+                    "{} -> {}",
+                    opt(e.old_version.as_ref()),
+                    opt(e.new_version.as_ref())
+                ),
+                e.error.clone().unwrap_or_default(),
+            ]);
+        }
+        events.render(out);
+    }
+    /// The version ids, newest first.
+    fn names(&self) -> Vec<String> {
+        self.versions
+            .iter()
+            .map(|v| v.version.to_string())
+            .collect()
+    }
 }
 
 /// `rotation history <ID>`.
@@ -170,33 +258,8 @@ pub async fn history(ctx: &Context, args: IdArg) -> Result<u8, CliError> {
         secret: entry.id.to_string(),
         versions,
         events,
+        tz: zone(entry),
     };
-    emit(ctx.output(), &history, |h| {
-        println!("versions of {} (newest first):", h.secret);
-        for v in &h.versions {
-            println!(
-                "  {:>6} {:<10} {} {}",
-                v.version,
-                format!("{:?}", v.state).to_lowercase(),
-                opt(v.created_at.map(|t| t.to_rfc3339())),
-                opt(v.rotation_id.as_ref())
-            );
-        }
-        println!("audit records:");
-        for e in &h.events {
-            println!(
-                "  {} {:<15} {} {} -> {}{}",
-                e.at.to_rfc3339(),
-                format!("{:?}", e.action),
-                opt(e.rotation_id.as_ref()),
-                opt(e.old_version.as_ref()),
-                opt(e.new_version.as_ref()),
-                e.error
-                    .as_ref()
-                    .map(|x| format!(": {x}"))
-                    .unwrap_or_default()
-            );
-        }
-    });
+    emit(ctx, &history);
     Ok(OK)
 }

@@ -13,10 +13,11 @@ use crate::app::Context;
 use crate::cli::{AuditCommand, Cli, Command, ConfigCommand};
 use crate::exit::CliError;
 
-/// Run the parsed command.
+/// Run the parsed command; a failed write to stdout is folded into its outcome
+/// ([`crate::output::finish`]).
 pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
     let ctx = Context { global: cli.global };
-    match cli.command {
+    let result = match cli.command {
         Command::Init(args) => init::run(&ctx, args).await,
         Command::Rotate(args) => rotate::run(&ctx, args).await,
         Command::Status(args) => inspect::status(&ctx, args).await,
@@ -30,5 +31,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Recover => run::recover(&ctx).await,
         Command::Schedule(cmd) => schedule::run(&ctx, cmd).await,
         Command::Completions(args) => config_cmd::completions(args),
-    }
+    };
+    crate::output::finish(result)
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::app::Context;
 use crate::cli::{OutputFormat, RotateArgs};
 use crate::exit::{CliError, FAILED, OK, USAGE};
-use crate::output::{emit, opt};
+use crate::output::{Report, emit, line, opt};
 use rotation_config::{Resolved, SecretEntry};
 use rotation_runtime::Bind;
 
@@ -50,9 +50,11 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
     let bindings = rt.bindings();
     let engine = rt.engine();
 
-    let bar =
-        (ctx.output() == OutputFormat::Text && ids.len() > 1 && std::io::stdout().is_terminal())
-            .then(|| progress(ids.len() as u64));
+    let bar = (ctx.output() == OutputFormat::Text
+        && !ctx.global.quiet
+        && ids.len() > 1
+        && std::io::stdout().is_terminal())
+    .then(|| progress(ids.len() as u64));
     let mut results = Vec::with_capacity(ids.len());
     let mut value = value;
     for id in &ids {
@@ -72,9 +74,7 @@ pub async fn run(ctx: &Context, args: RotateArgs) -> Result<u8, CliError> {
         bar.finish_and_clear();
     }
     rt.notify_results(&results);
-    emit(ctx.output(), &results, |rs| {
-        rs.iter().for_each(print_result)
-    });
+    emit(ctx, &results);
     rt.flush_notifications(crate::commands::run::NOTIFY_WITHIN)
         .await;
     Ok(exit_code(&results))
@@ -143,21 +143,41 @@ fn check_supplied_value(
     Ok(())
 }
 
-pub(crate) fn print_result(r: &RotationResult) {
-    let mark = if r.success { "ok" } else { "FAILED" };
-    println!(
-        "{mark:6} {} {} -> {} [{}] {} ({:.1} ms){}",
-        r.secret,
-        opt(r.old_version.as_ref()),
-        opt(r.new_version.as_ref()),
-        r.strategy,
-        r.status,
-        r.duration_ms,
-        r.error
-            .as_ref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    );
+impl Report for RotationResult {
+    fn text(&self, out: &mut String) {
+        let mark = if self.success { "ok" } else { "FAILED" };
+        line(
+            out,
+            format!(
+                "{mark:6} {} {} -> {} [{}] {} ({:.1} ms){}",
+                self.secret,
+                opt(self.old_version.as_ref()),
+                opt(self.new_version.as_ref()),
+                self.strategy,
+                self.status,
+                self.duration_ms,
+                self.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    fn names(&self) -> Vec<String> {
+        vec![self.rotation_id.to_string()]
+    }
+    fn failures(&self) -> Vec<String> {
+        if self.success {
+            return Vec::new();
+        }
+        vec![format!(
+            "{} rotation {} {}: {}",
+            self.secret,
+            self.rotation_id,
+            self.status,
+            self.error.as_deref().unwrap_or("-")
+        )]
+    }
 }
 
 /// One preflight check of a plan.
@@ -211,16 +231,12 @@ struct Plan {
     ready: bool,
 }
 
-async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Result<u8, CliError> {
-    // A program that cannot start is a config error (exit 2), not a failed plan.
-    super::config_cmd::check_programs(ctx, entries)?;
-    let mut plans = Vec::new();
-    for entry in entries {
-        plans.push(plan(cfg, entry).await);
-    }
-    emit(ctx.output(), &plans, |plans| {
-        for p in plans {
-            println!(
+impl Report for Plan {
+    fn text(&self, out: &mut String) {
+        let p = self;
+        line(
+            out,
+            format!(
                 "{} ({} store {:?}, path {:?}{})",
                 p.secret,
                 p.store_kind,
@@ -230,14 +246,20 @@ async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Res
                     .as_ref()
                     .map(|f| format!(", field {f:?}"))
                     .unwrap_or_default()
-            );
-            println!(
+            ),
+        );
+        line(
+            out,
+            format!(
                 "  policy {}: {} via {}",
                 p.policy,
                 p.strategy,
                 p.steps.join(" -> ")
-            );
-            println!(
+            ),
+        );
+        line(
+            out,
+            format!(
                 "  generator {}; verifiers: {}; target: {}",
                 p.generator,
                 if p.verifiers.is_empty() {
@@ -246,17 +268,40 @@ async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Res
                     p.verifiers.join(", ")
                 },
                 opt(p.target.as_ref())
-            );
-            for c in &p.checks {
-                println!(
+            ),
+        );
+        for c in &p.checks {
+            line(
+                out,
+                format!(
                     "  [{}] {}: {}",
                     if c.ok { "ok" } else { "!!" },
                     c.check,
                     c.detail
-                );
-            }
+                ),
+            );
         }
-    });
+    }
+    fn names(&self) -> Vec<String> {
+        vec![self.secret.clone()]
+    }
+    fn failures(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}: {}", self.secret, c.check, c.detail))
+            .collect()
+    }
+}
+
+async fn dry_run(ctx: &Context, cfg: &Resolved, entries: &[&SecretEntry]) -> Result<u8, CliError> {
+    // A program that cannot start is a config error (exit 2), not a failed plan.
+    super::config_cmd::check_programs(ctx, entries)?;
+    let mut plans = Vec::new();
+    for entry in entries {
+        plans.push(plan(cfg, entry).await);
+    }
+    emit(ctx, &plans);
     let failed = plans.iter().flat_map(|p| &p.checks).filter(|c| !c.ok);
     let mut code = OK;
     for c in failed {

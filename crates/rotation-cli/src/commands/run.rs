@@ -9,14 +9,17 @@ use rotation_runtime::Bind;
 use crate::app::Context;
 use crate::cli::{OutputFormat, RunArgs};
 use crate::exit::{CliError, FAILED, OK};
-use crate::output::emit;
+use crate::output::{Report, emit, emit_item, line, note, opt, word};
 
 /// `rotation recover`.
 pub async fn recover(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let rt = ctx.runtime(cfg, Bind::All).await?;
     let reports = rt.engine().recover(rt.bindings()).await?;
-    emit(ctx.output(), &reports, |rs| print_reports(rs, true));
+    if reports.is_empty() {
+        note(ctx, "ok     nothing to recover\n");
+    }
+    emit(ctx, &reports);
     Ok(
         if reports.iter().any(|r| r.action == RecoveryAction::Failed) {
             FAILED
@@ -26,22 +29,34 @@ pub async fn recover(ctx: &Context) -> Result<u8, CliError> {
     )
 }
 
-fn print_reports(reports: &[RecoveryReport], say_nothing: bool) {
-    if reports.is_empty() && say_nothing {
-        println!("ok     nothing to recover");
-    }
-    for r in reports {
-        println!(
-            "{:<7} {} rotation {} (interrupted at {}): {}",
-            format!("{:?}", r.action).to_lowercase(),
-            r.secret,
-            r.rotation_id
-                .as_ref()
-                .map_or("-".to_owned(), ToString::to_string),
-            r.interrupted_at
-                .map_or("-".to_owned(), |s| format!("{s:?}")),
-            r.detail.as_deref().unwrap_or("")
+impl Report for RecoveryReport {
+    fn text(&self, out: &mut String) {
+        line(
+            out,
+            format!(
+                "{:<7} {} rotation {} (interrupted at {}): {}",
+                word(&self.action),
+                self.secret,
+                opt(self.rotation_id.as_ref()),
+                self.interrupted_at
+                    .map_or_else(|| "-".to_owned(), |s| word(&s)),
+                self.detail.as_deref().unwrap_or("")
+            ),
         );
+    }
+    /// The secret acted on (an orphan discard has no rotation id).
+    fn names(&self) -> Vec<String> {
+        vec![self.secret.to_string()]
+    }
+    fn failures(&self) -> Vec<String> {
+        if self.action != RecoveryAction::Failed {
+            return Vec::new();
+        }
+        vec![format!(
+            "{}: recovery failed: {}",
+            self.secret,
+            self.detail.as_deref().unwrap_or("-")
+        )]
     }
 }
 
@@ -67,12 +82,14 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
         match scheduler.recover(std::mem::take(&mut first)).await {
             Ok(recovered) => {
                 all_ok &= !recovered.iter().any(|r| r.action == RecoveryAction::Failed);
-                if ctx.output() == OutputFormat::Text {
-                    let acted: Vec<RecoveryReport> = recovered
-                        .into_iter()
-                        .filter(|r| !(args.watch && r.action == RecoveryAction::Skipped))
-                        .collect();
-                    print_reports(&acted, false);
+                // Recovery lines are notes beside the results: text only (and failures under
+                // --quiet), so that `-o json` stays one document.
+                let acted: Vec<RecoveryReport> = recovered
+                    .into_iter()
+                    .filter(|r| !(args.watch && r.action == RecoveryAction::Skipped))
+                    .collect();
+                if ctx.output() == OutputFormat::Text || ctx.global.quiet {
+                    emit(ctx, &acted);
                 }
             }
             Err(err) => {
@@ -98,20 +115,16 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<u8, CliError> {
             tracing::warn!(error = %err, "cannot send reminders");
         }
         if !args.watch {
-            emit(ctx.output(), &results, |rs| {
-                if rs.is_empty() {
-                    println!("ok     nothing due");
-                }
-                rs.iter().for_each(crate::commands::rotate::print_result);
-            });
+            if results.is_empty() {
+                note(ctx, "ok     nothing due\n");
+            }
+            emit(ctx, &results);
             rt.flush_notifications(NOTIFY_WITHIN).await;
             return Ok(if all_ok { OK } else { FAILED });
         }
+        // A closed stdout does not stop the daemon: rotations are the job, output a report.
         for r in &results {
-            match ctx.output() {
-                OutputFormat::Json => println!("{}", serde_json::to_string(r).unwrap_or_default()),
-                OutputFormat::Text => crate::commands::rotate::print_result(r),
-            }
+            emit_item(ctx, r);
         }
         tokio::select! {
             _ = tokio::time::sleep(args.tick) => {}
@@ -145,7 +158,8 @@ async fn pass(
     scheduler: &Scheduler,
     watch: bool,
 ) -> rotation_core::Result<Vec<RotationResult>> {
-    let show = ctx.output() == OutputFormat::Text && std::io::stdout().is_terminal();
+    let show =
+        ctx.output() == OutputFormat::Text && !ctx.global.quiet && std::io::stdout().is_terminal();
     if watch {
         let pass = scheduler.pass().await?;
         let bar = (show && pass.started() > 1).then(|| ProgressBar::new(pass.started() as u64));

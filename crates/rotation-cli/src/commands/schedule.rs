@@ -1,11 +1,73 @@
 //! `rotation schedule list|enable|disable|pause|resume`.
 
-use rotation_core::ScheduleChange;
+use chrono_tz::Tz;
+use rotation_core::{ScheduleChange, ScheduleRecord};
+use serde::Serialize;
 
 use crate::app::Context;
 use crate::cli::ScheduleCommand;
 use crate::exit::{CliError, OK};
-use crate::output::{emit, opt};
+use crate::output::{Report, Table, emit, line, opt, when_opt, zone};
+
+/// One persisted schedule and its policy's time zone (for text output).
+#[derive(Debug, Serialize)]
+struct Schedule {
+    /// `active`, `manual`, `paused`, `quarantined` or `disabled` (as in the API).
+    state: &'static str,
+    #[serde(flatten)]
+    record: ScheduleRecord,
+    #[serde(skip)]
+    tz: Tz,
+}
+
+/// `schedule list`: one table.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct ScheduleTable(Vec<Schedule>);
+
+impl Report for ScheduleTable {
+    fn text(&self, out: &mut String) {
+        let mut t = Table::new(&[
+            "SECRET",
+            "STATE",
+            "NEXT ROTATION",
+            ">COUNT",
+            ">FAILURES",
+            "LAST",
+        ]);
+        for s in &self.0 {
+            let r = &s.record;
+            t.row(vec![
+                r.secret.to_string(),
+                r.state_word().to_owned(),
+                when_opt(r.next_rotation, s.tz),
+                r.rotation_count.to_string(),
+                r.consecutive_failures.to_string(),
+                opt(r.last_status),
+            ]);
+        }
+        t.render(out);
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.record.secret.to_string()).collect()
+    }
+}
+
+impl Report for Schedule {
+    fn text(&self, out: &mut String) {
+        line(
+            out,
+            format!(
+                "ok     {} is {}",
+                self.record.secret,
+                self.record.state_word()
+            ),
+        );
+    }
+    fn names(&self) -> Vec<String> {
+        vec![self.record.secret.to_string()]
+    }
+}
 
 /// Run a schedule subcommand.
 pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
@@ -16,26 +78,14 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
             let mut list = Vec::new();
             for entry in &cfg.secrets {
                 if let Some(record) = state.schedule(&entry.id).await? {
-                    list.push(record);
+                    list.push(Schedule {
+                        state: record.state_word(),
+                        record,
+                        tz: zone(entry),
+                    });
                 }
             }
-            emit(ctx.output(), &list, |list| {
-                println!(
-                    "{:<24} {:<11} {:<32} {:>6} {:>8} LAST",
-                    "SECRET", "STATE", "NEXT", "COUNT", "FAILURES"
-                );
-                for r in list {
-                    println!(
-                        "{:<24} {:<11} {:<32} {:>6} {:>8} {}",
-                        r.secret,
-                        r.state_word(),
-                        opt(r.next_rotation.map(|t| t.to_rfc3339())),
-                        r.rotation_count,
-                        r.consecutive_failures,
-                        opt(r.last_status)
-                    );
-                }
-            });
+            emit(ctx, &ScheduleTable(list));
             return Ok(OK);
         }
         ScheduleCommand::Enable(a) => (&a.id, ScheduleChange::Enable),
@@ -49,8 +99,13 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
         .update_schedule(&entry.id, &change)
         .await?
         .ok_or_else(|| CliError::failed(format!("no schedule for {id}")))?;
-    emit(ctx.output(), &record, |r| {
-        println!("ok     {} is {}", r.secret, r.state_word())
-    });
+    emit(
+        ctx,
+        &Schedule {
+            state: record.state_word(),
+            record,
+            tz: zone(entry),
+        },
+    );
     Ok(OK)
 }

@@ -70,9 +70,11 @@ pub struct RotateRequest {
 pub struct RollbackOutcome {
     /// Secret.
     pub secret: SecretId,
-    /// Version that was current.
+    /// Version that was current (`old_version` in JSON, like every result: docs/output.md).
+    #[serde(rename = "old_version")]
     pub from_version: VersionId,
-    /// Version that is current now.
+    /// Version that is current now (`new_version` in JSON).
+    #[serde(rename = "new_version")]
     pub to_version: VersionId,
     /// Whether the target was re-applied.
     pub target_reapplied: bool,

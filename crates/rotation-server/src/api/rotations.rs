@@ -87,8 +87,8 @@ pub struct StatsView {
     pub failed_rotations: u64,
     /// Rolled back.
     pub rollbacks: u64,
-    /// successful / total.
-    pub success_rate: f64,
+    /// successful / total; `null` when nothing ran.
+    pub success_rate: Option<f64>,
     /// Schedules that rotate automatically.
     pub active_schedules: u64,
     /// Configured secrets.

@@ -20,7 +20,8 @@ use crate::state::{App, Generation, NotStarted};
 /// A configured secret and its schedule.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
-    /// Configured id.
+    /// Configured id (`secret`, as in every answer and the CLI: docs/output.md).
+    #[serde(rename = "secret")]
     pub id: String,
     /// Configured store name.
     pub store: String,
@@ -98,16 +99,22 @@ pub struct ScheduleView {
     pub consecutive_failures: u32,
 }
 
+/// RFC 3339 in UTC (`Z`) as chrono's serde writes it, so times look the same in every answer
+/// (rotation results, history) and in the CLI's JSON.
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 fn schedule_view(r: &ScheduleRecord) -> ScheduleView {
     ScheduleView {
         state: r.state_word().to_owned(),
         enabled: r.enabled,
         paused: r.paused,
         quarantined: r.quarantined,
-        next_rotation: r.next_rotation.map(|t| t.to_rfc3339()),
-        last_rotation: r.last_rotation.map(|t| t.to_rfc3339()),
+        next_rotation: r.next_rotation.map(rfc3339),
+        last_rotation: r.last_rotation.map(rfc3339),
         last_status: r.last_status.map(|s| s.as_str().to_owned()),
-        last_success: r.last_success.map(|t| t.to_rfc3339()),
+        last_success: r.last_success.map(rfc3339),
         rotation_count: r.rotation_count,
         consecutive_failures: r.consecutive_failures,
     }
