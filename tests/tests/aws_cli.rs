@@ -181,6 +181,25 @@ fn an_sso_profile_without_a_login_names_aws_sso_login() {
     // The whole chain, down to the token cache file that is missing.
     assert!(text.contains(".aws/sso/cache/"), "{text}");
     assert!(!text.contains("cargo feature"), "{text}");
+
+    // A cached token that expired and cannot be refreshed (no refresh token): the same advice.
+    let cache = sandbox.path().join("home/.aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    std::fs::write(
+        // The cache file of session `corp` is named by the SHA-1 of the session name.
+        cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json"),
+        r#"{"accessToken": "sso-access-token-9b2e", "expiresAt": "2020-01-01T00:00:00Z",
+            "region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"}"#,
+    )
+    .expect("cached token");
+    let (out, text) = dry_run(&sandbox, &[("AWS_PROFILE", "dev")]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert!(text.contains("`aws sso login --profile dev`"), "{text}");
+    assert!(
+        !text.contains("sso-access-token-9b2e"),
+        "the token leaked: {text}"
+    );
 }
 
 #[test]

@@ -161,7 +161,7 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>>;
 
     /// Read-only warnings about the secret's setup that do not stop a rotation, such as another
-    /// rotation system configured on it. Shown by `rotate --dry-run` and `config check`.
+    /// rotation system configured on it. Shown by `rotate --dry-run` (`config check` is offline).
     async fn advisories(&self, _path: &SecretPath) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
