@@ -25,10 +25,25 @@ pub async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Verify(args) => maintain::verify(&ctx, args).await,
         Command::Rollback(args) => maintain::rollback(&ctx, args).await,
         Command::Audit(AuditCommand::Verify) => audit::verify(&ctx).await,
+        Command::Audit(AuditCommand::Repair(args)) => audit::repair(&ctx, args).await,
         Command::Config(ConfigCommand::Check) => config_cmd::check(&ctx).await,
         Command::Run(args) => run::run(&ctx, args).await,
         Command::Recover => run::recover(&ctx).await,
         Command::Schedule(cmd) => schedule::run(&ctx, cmd).await,
         Command::Completions(args) => config_cmd::completions(args),
+        Command::Manpages(args) => {
+            let written = crate::help::write_man_pages(&args.dir).map_err(|e| {
+                CliError::failed(format!(
+                    "cannot write man pages to {}: {e}",
+                    args.dir.display()
+                ))
+            })?;
+            println!(
+                "wrote {} man pages to {}",
+                written.len(),
+                args.dir.display()
+            );
+            Ok(crate::exit::OK)
+        }
     }
 }
