@@ -587,4 +587,70 @@ mod tests {
         let truncated = lines[..4].to_vec();
         assert!(check(truncated).contains("removed from the end"));
     }
+
+    /// `lines` with a `chain_repaired` record appended that acknowledges what is broken.
+    fn repaired(mut lines: Vec<String>) -> Vec<String> {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let report = scan_chain(&refs, None);
+        assert!(!report.broken.is_empty());
+        let mut e = AuditEvent::new(Utc::now(), AuditAction::ChainRepaired);
+        e.chain_breaks = report.broken;
+        let (line, _) = chain_line(&report.head, &e).unwrap();
+        lines.push(line);
+        lines
+    }
+
+    fn scan(lines: &[String]) -> ChainReport {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        scan_chain(&refs, None)
+    }
+
+    #[test]
+    fn a_repair_acknowledges_exactly_the_lines_it_names() {
+        let (lines, _) = log(5);
+        let mut edited = lines.clone();
+        edited[2] = edited[2].replace("\"s2\"", "\"sX\"");
+        let fixed = repaired(edited.clone());
+        let report = scan(&fixed);
+        assert!(report.is_intact(), "{:?}", report.broken);
+        assert_eq!(report.records, 6);
+        assert_eq!(report.repairs.len(), 1);
+        assert_eq!(report.repairs[0].line, 6);
+        let b = &report.repairs[0].breaks[0];
+        assert_eq!((b.line, b.kind), (3, BreakKind::Content));
+        assert_ne!(b.expected_hash, b.found_hash);
+        // The edited record's event is not trusted; the others are.
+        assert_eq!(report.events.len(), 5);
+        assert!(
+            report
+                .events
+                .iter()
+                .all(|e| e.secret != Some(SecretId::new("sX")))
+        );
+
+        // Editing the acknowledged line again, or another line, is a new break.
+        let mut again = fixed.clone();
+        again[2] = again[2].replace("\"sX\"", "\"sY\"");
+        assert_eq!(scan(&again).broken[0].line, 3);
+        let mut other = fixed;
+        other[0] = other[0].replace("\"s0\"", "\"sZ\"");
+        assert_eq!(scan(&other).broken[0].line, 1);
+    }
+
+    #[test]
+    fn after_an_unreadable_line_the_next_sound_record_anchors_the_chain() {
+        let (mut lines, _) = log(4);
+        lines[1] = "garbage".to_owned();
+        let report = scan(&lines);
+        assert_eq!(report.broken.len(), 1, "{:?}", report.broken);
+        assert_eq!(report.broken[0].kind, BreakKind::NotARecord);
+        assert!(scan(&repaired(lines)).is_intact());
+
+        let (mut lines, _) = log(3);
+        lines[2] = "{not json".to_owned();
+        let fixed = repaired(lines);
+        let report = scan(&fixed);
+        assert!(report.is_intact(), "{:?}", report.broken);
+        assert_eq!(report.events.len(), 3);
+    }
 }
