@@ -111,3 +111,40 @@ fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
         pty.seen()
     );
 }
+
+#[test]
+fn audit_repair_asks_on_a_terminal() {
+    let sandbox = sandbox();
+    let out = sandbox.run(&["rotate", "s"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let log = sandbox.path().join(".rotation/audit.jsonl");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let edited = text.replacen("\"succeeded\"", "\"failed\"", 1);
+    std::fs::write(&log, &edited).expect("edit");
+
+    let (child, pty) = Pty::spawn(sandbox.command(&["audit", "repair"]), BOTH);
+    pty.wait_for("[y/N]", 1);
+    pty.type_text("n\n");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n--- terminal\n{}",
+        describe(&out),
+        pty.seen()
+    );
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), edited);
+
+    let (child, pty) = Pty::spawn(sandbox.command(&["audit", "repair"]), BOTH);
+    pty.wait_for("[y/N]", 1);
+    pty.type_text("y\n");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n--- terminal\n{}",
+        describe(&out),
+        pty.seen()
+    );
+    assert!(sandbox.run(&["audit", "verify"], None).status.success());
+}
