@@ -16,6 +16,7 @@ use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 pub struct Pty {
     master: File,
     seen: Arc<Mutex<Vec<u8>>>,
+    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Which of the child's standard streams are the terminal (the others: stdin null, stdout and
@@ -67,7 +68,7 @@ impl Pty {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut reader = master.try_clone().expect("clone pty");
         let sink = seen.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 1024];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
@@ -78,13 +79,30 @@ impl Pty {
                     .extend_from_slice(&buf[..n]);
             }
         });
-        (child, Pty { master, seen })
+        let reader = Mutex::new(Some(reader));
+        (
+            child,
+            Pty {
+                master,
+                seen,
+                reader,
+            },
+        )
     }
 
     /// Everything written to the terminal so far (the child's output and the echo of what was
     /// typed).
     pub fn seen(&self) -> String {
         String::from_utf8_lossy(&self.seen.lock().expect("pty buffer")).into_owned()
+    }
+
+    /// Everything written to the terminal, once every process that had it open has closed it
+    /// (call after the child has exited: its last output may still be on its way).
+    pub fn finish(&self) -> String {
+        if let Some(reader) = self.reader.lock().expect("pty reader").take() {
+            reader.join().expect("pty reader thread");
+        }
+        self.seen()
     }
 
     /// Wait until the terminal shows `needle` (at least `count` times).

@@ -26,6 +26,7 @@ fn a_typed_value_is_asked_twice_without_echo_and_rotated_to() {
     pty.wait_for("Repeat the value", 1);
     pty.type_text(&format!("{typed}\n"));
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -52,6 +53,7 @@ fn two_different_answers_are_refused_and_change_nothing() {
     pty.wait_for("Repeat the value", 1);
     pty.type_text("other-value-222\n");
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -91,6 +93,7 @@ fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
     let sandbox = sandbox();
     let (child, pty) = Pty::spawn(sandbox.command(&["-v", "rotate", "s"]), on_stderr);
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     pty.wait_for("rotation finished", 1);
     assert!(
@@ -103,6 +106,7 @@ fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
     cmd.env("NO_COLOR", "1");
     let (child, pty) = Pty::spawn(cmd, on_stderr);
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     pty.wait_for("rotation finished", 1);
     assert!(
@@ -126,6 +130,7 @@ fn audit_repair_asks_on_a_terminal() {
     pty.wait_for("[y/N]", 1);
     pty.type_text("n\n");
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -139,6 +144,7 @@ fn audit_repair_asks_on_a_terminal() {
     pty.wait_for("[y/N]", 1);
     pty.type_text("y\n");
     let out = child.wait_with_output().expect("wait");
+    pty.finish();
     assert_eq!(
         out.status.code(),
         Some(0),
