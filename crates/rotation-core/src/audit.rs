@@ -349,7 +349,8 @@ pub struct ChainReport {
     pub repairs: Vec<Repair>,
     /// Breaks no repair acknowledges, in order; empty when the chain is intact.
     pub broken: Vec<ChainBreak>,
-    /// Where the next record chains to.
+    /// Where the next record chains to (a report made by [`ChainReport::intact`] knows only
+    /// the record count: its hash is empty).
     pub head: ChainHead,
 }
 
