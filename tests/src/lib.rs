@@ -2,6 +2,8 @@
 //! temporary directory, run the binary and read the file store directly.
 #![forbid(unsafe_code)]
 
+pub mod pty;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -60,6 +62,8 @@ impl Sandbox {
             .arg(self.config())
             .args(args)
             .env_remove("ROTATION_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
             .env_remove("ROTATION_CONFIG");
         cmd
     }

@@ -13,6 +13,9 @@
 //!   rotation-testkit`).
 //! - `deny-advisories`: the advisory check, separate because it needs to download the advisory
 //!   database.
+//! - `man [DIR]`: the man pages of `rotation` (one per command and subcommand, from its clap
+//!   definitions through `clap_mangen`) into DIR, default `target/man`. It runs the CLI's
+//!   hidden `manpages` command, so xtask itself depends on no workspace crate.
 #![forbid(unsafe_code)]
 
 mod services;
@@ -161,6 +164,21 @@ fn bench() -> Result<()> {
     run("bench api", api)
 }
 
+/// `cargo xtask man [DIR]`: `rotation manpages DIR` (default `target/man` under the target
+/// directory in use).
+fn man(dir: Option<PathBuf>) -> Result<()> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+            .join("man"),
+    };
+    let mut cmd = cargo();
+    cmd.args(["run", "-q", "-p", "rotation-cli", "--", "manpages"])
+        .arg(&dir);
+    run("man", cmd)
+}
+
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     match task.as_str() {
@@ -175,13 +193,16 @@ fn main() -> Result<()> {
             services.configure(&mut cmd);
             run("test", cmd)
         }
+        "man" => man(std::env::args().nth(2).map(PathBuf::from)),
         "deny-advisories" => {
             let mut cmd = cargo();
             cmd.args(["deny", "check", "advisories"]);
             run("advisories", cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench|test [CARGO TEST ARGS]|deny-advisories>");
+            eprintln!(
+                "usage: cargo xtask <ci|tidy|bench|test [CARGO TEST ARGS]|man [DIR]|deny-advisories>"
+            );
             std::process::exit(2);
         }
     }

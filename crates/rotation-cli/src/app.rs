@@ -1,7 +1,7 @@
 //! What every command needs: the config path, the loaded config and the runtime
 //! ([`rotation_runtime::Runtime`]: engine, state, audit, bindings).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rotation_core::{AuditEvent, AuditSink, Journal, SecretBinding, StateStore};
@@ -26,22 +26,28 @@ impl Context {
         self.global.output
     }
 
-    /// `--config`, `ROTATION_CONFIG` or `./rotation.toml`.
-    pub fn config_path(&self) -> PathBuf {
-        self.global
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+    /// The config file: `--config`, else the nearest `rotation.toml` in the current directory
+    /// or a parent, else `ROTATION_CONFIG`; none of them is a usage error saying where it
+    /// looked and to run `rotation init`.
+    pub fn config_path(&self) -> Result<PathBuf, CliError> {
+        if let Some(path) = &self.global.config {
+            return Ok(path.clone());
+        }
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::usage(format!("cannot read the current directory: {e}")))?;
+        let env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
+        discover(&cwd, env.map(PathBuf::from))
     }
 
     /// Load and validate the config (exit 2 on any problem).
     pub fn load(&self) -> Result<Resolved, CliError> {
-        Ok(config::load(&self.config_path())?)
+        Ok(config::load(&self.config_path()?)?)
     }
 
-    /// The audit sink of `cfg` (creates the log on first use).
-    pub fn audit(&self, cfg: &Resolved) -> Result<Arc<dyn AuditSink>, CliError> {
-        Ok(rotation_runtime::open_audit(cfg)?)
+    /// The audit sink of `cfg` for writing (creates the log on first use; refused while its
+    /// chain is broken).
+    pub async fn audit(&self, cfg: &Resolved) -> Result<Arc<dyn AuditSink>, CliError> {
+        Ok(rotation_runtime::writable_audit(cfg).await?)
     }
 
     /// The state database with schedules reconciled from the config (for views: no audit log).
@@ -100,12 +106,79 @@ impl Context {
         ids.iter()
             .map(|id| {
                 cfg.secret(id).ok_or_else(|| {
-                    CliError::usage(format!(
-                        "unknown secret id {id:?} (not in {})",
-                        self.config_path().display()
-                    ))
+                    let file = self
+                        .config_path()
+                        .map_or_else(|_| "the config".to_owned(), |p| p.display().to_string());
+                    CliError::usage(format!("unknown secret id {id:?} (not in {file})"))
                 })
             })
             .collect()
+    }
+}
+
+/// The environment variable naming the config when none is found by walking up.
+pub const CONFIG_ENV: &str = "ROTATION_CONFIG";
+
+/// The nearest `rotation.toml` in `cwd` or its parents, else `env` (`ROTATION_CONFIG`).
+fn discover(cwd: &Path, env: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    if let Some(found) = cwd
+        .ancestors()
+        .map(|dir| dir.join(config::DEFAULT_PATH))
+        .find(|candidate| candidate.is_file())
+    {
+        return Ok(found);
+    }
+    env.ok_or_else(|| {
+        CliError::usage(format!(
+            "no config found: looked for {} in {} and every parent directory, and {CONFIG_ENV} \
+             is not set; run `rotation init` to create one (or pass --config FILE)",
+            config::DEFAULT_PATH,
+            cwd.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::discover;
+
+    #[test]
+    fn the_nearest_config_wins_then_the_environment() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let deep = tmp.path().join("a/b");
+        std::fs::create_dir_all(&deep).expect("dirs");
+        let env = Some(PathBuf::from("/etc/rotation/env.toml"));
+        if tmp
+            .path()
+            .ancestors()
+            .any(|d| d.join("rotation.toml").is_file())
+        {
+            return; // a config above the temporary directory would be found first
+        }
+        assert_eq!(
+            discover(&deep, env.clone()).expect("env"),
+            env.clone().unwrap()
+        );
+        let err = discover(&deep, None).expect_err("nothing found");
+        assert_eq!(err.code, crate::exit::USAGE);
+        assert!(err.message.contains("rotation init"), "{}", err.message);
+        assert!(
+            err.message.contains(&deep.display().to_string()),
+            "{}",
+            err.message
+        );
+
+        std::fs::write(tmp.path().join("rotation.toml"), "").expect("outer");
+        assert_eq!(
+            discover(&deep, env.clone()).expect("outer"),
+            tmp.path().join("rotation.toml")
+        );
+        std::fs::write(deep.join("rotation.toml"), "").expect("inner");
+        assert_eq!(
+            discover(&deep, env).expect("inner"),
+            deep.join("rotation.toml")
+        );
     }
 }

@@ -6,33 +6,27 @@ mod cli;
 mod commands;
 mod exit;
 mod fault;
+mod help;
 mod output;
+mod prompt;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, LogFormat};
 
 fn init_logging(verbose: u8, format: LogFormat) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    use rotation_runtime::logging::{self, Verbosity};
+    let format = match format {
+        LogFormat::Text => logging::LogFormat::Text,
+        LogFormat::Json => logging::LogFormat::Json,
     };
-    let filter =
-        EnvFilter::try_from_env("ROTATION_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let verbosity = Verbosity {
+        default: tracing::Level::WARN,
+        verbose,
+    };
+    logging::init(verbosity, format);
 }
 
 fn main() -> ExitCode {

@@ -294,7 +294,7 @@ impl CommandRunner {
         group.kill();
         let failure = match outcome {
             Ok(Ok(status)) => {
-                tracing::debug!(command = %self.name, status = ?status.code(), "command finished");
+                tracing::debug!(command = %self.name, status = status.code(), "command finished");
                 (!status.success()).then(|| exit_failure(status))
             }
             Ok(Err(e)) => Some(format!("waiting for it failed: {}", e.kind())),

@@ -5,9 +5,10 @@
 //! Times are whole microseconds, so a sink may keep them as a database timestamp does.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use rotation_core::audit::ChainHead;
 use rotation_core::{
-    AuditAction, AuditEvent, AuditSink, ErrorKind, RotationId, RotationStatus, RotationStrategy,
-    SecretId, VersionId,
+    AuditAction, AuditEvent, AuditSink, BreakKind, ChainBreak, ErrorKind, RotationId,
+    RotationStatus, RotationStrategy, SecretId, VersionId,
 };
 
 use crate::audit_harness::{AuditHarness, Crash, Tamper};
@@ -31,6 +32,12 @@ fn event(tag: &str) -> AuditEvent {
         store: Some("conformance".to_owned()),
         error: Some(format!("note {tag}")),
         revoked: Some(true),
+        chain_breaks: vec![ChainBreak::of_log(
+            BreakKind::Truncated,
+            4,
+            Some(&ChainHead::genesis()),
+            None,
+        )],
     }
 }
 
@@ -81,6 +88,8 @@ fn edits(e: &AuditEvent) -> Vec<(&'static str, AuditEvent)> {
         ("error absent", with(&|x| x.error = None)),
         ("revoked", with(&|x| x.revoked = Some(false))),
         ("revoked absent", with(&|x| x.revoked = None)),
+        ("chain_breaks", with(&|x| x.chain_breaks[0].line += 1)),
+        ("chain_breaks absent", with(&|x| x.chain_breaks.clear())),
     ]
 }
 

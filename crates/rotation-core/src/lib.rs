@@ -33,7 +33,9 @@ pub mod store;
 pub mod timing;
 pub mod verify;
 
-pub use audit::{AuditAction, AuditEvent, AuditSink, NoAudit, VerifiedTrail};
+pub use audit::{
+    AuditAction, AuditEvent, AuditSink, BreakKind, ChainBreak, ChainReport, NoAudit, Repair,
+};
 pub use clock::{Clock, SystemClock};
 pub use engine::{
     Claim, Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,

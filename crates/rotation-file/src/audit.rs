@@ -14,6 +14,12 @@
 //! last line (no newline): that record was never acknowledged, so `verify` skips it and the next
 //! append cuts it off. Any other disagreement between the log and its head file (lines removed,
 //! an emptied log) makes appends fail rather than hide it.
+//!
+//! A broken chain is mended only by an operator: [`AuditSink::repair`] appends one
+//! `chain_repaired` record naming every break (line, kind, expected and found hashes, the
+//! SHA-256 of the line as found) and chains it to the last line as it is; the head file is
+//! rewritten after it. Verification then skips exactly those lines, as they are, and reports
+//! the repair.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -21,8 +27,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use rotation_core::audit::{ChainHead, chain_line, verify_chain_head};
-use rotation_core::{AuditEvent, AuditSink, Error, Result, VerifiedTrail};
+use chrono::{DateTime, Utc};
+use rotation_core::audit::{ChainHead, chain_line, scan_chain};
+use rotation_core::{
+    AuditAction, AuditEvent, AuditSink, BreakKind, ChainBreak, ChainReport, Error, Repair, Result,
+};
 use serde::Deserialize;
 
 use crate::fsutil::{create_dir_all, io_err, options, parent_dir, sidecar, sync_dir, write_atomic};
@@ -112,55 +121,24 @@ impl JsonlAuditSink {
     /// Verify the whole chain of the log at `path` against its head file and return its
     /// events. A missing or empty log is `Ok(vec![])`; a broken chain is
     /// [`ErrorKind::InvalidValue`](rotation_core::ErrorKind::InvalidValue) naming the first bad
-    /// line.
+    /// line no repair acknowledged.
     pub fn verify_path(path: impl AsRef<Path>) -> Result<Vec<AuditEvent>> {
-        Self::verify_path_trail(path).map(|trail| trail.events)
+        let log = path.as_ref().to_path_buf();
+        Self::inspect_path(path)?
+            .into_result()
+            .map_err(|e| e.context(format!("audit log {}", log.display())))
     }
 
-    /// [`JsonlAuditSink::verify_path`] with the head of the verified chain.
-    pub fn verify_path_trail(path: impl AsRef<Path>) -> Result<VerifiedTrail> {
-        let empty = || VerifiedTrail {
-            events: Vec::new(),
-            head: Some(ChainHead::genesis()),
-        };
+    /// Check the whole chain of the log at `path` against its head file: what was read, the
+    /// repairs recorded, and every break not acknowledged. A missing log is an empty report.
+    pub fn inspect_path(path: impl AsRef<Path>) -> Result<ChainReport> {
         let files = Files::new(path.as_ref());
         if !files.log.exists() {
-            return Ok(empty());
+            return Ok(scan_chain(&[], None));
         }
         let _lock = files.lock(false)?;
-        let text = match fs::read_to_string(&files.log) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return Err(Error::invalid_value(format!(
-                    "audit log {} is not valid UTF-8",
-                    files.log.display()
-                )));
-            }
-            Err(e) => return Err(files.err("read", e)),
-        };
-        let mut lines: Vec<&str> = text.split_terminator('\n').collect();
-        if !text.is_empty() && !text.ends_with('\n') {
-            // A partial line left by a crash mid-append was never acknowledged: skip it.
-            lines.pop();
-        }
-        let mut head = files.read_head()?;
-        if head.is_none() && lines.len() > 1 {
-            return Err(missing_head(&files));
-        }
-        if let (Some(h), Some(last)) = (&head, lines.last())
-            && serde_json::from_str::<Tail>(last).is_ok_and(|tail| tail.follows(h))
-        {
-            // Crash between the append and the head write: the last record links to the
-            // stored head, and the chain check below covers it.
-            head = None;
-        }
-        verify_chain_head(lines, head.as_ref())
-            .map(|(events, head)| VerifiedTrail {
-                events,
-                head: Some(head),
-            })
-            .map_err(|e| e.context(format!("audit log {}", files.log.display())))
+        let text = read_log(&files)?;
+        Ok(inspect(&files, &text)?.0)
     }
 
     /// The events of the log at `path`, verified: the same as [`JsonlAuditSink::verify_path`].
@@ -186,12 +164,100 @@ impl AuditSink for JsonlAuditSink {
             .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
     }
 
-    async fn verify_trail(&self) -> Result<VerifiedTrail> {
+    async fn inspect(&self) -> Result<ChainReport> {
         let log = self.files.log.clone();
-        tokio::task::spawn_blocking(move || Self::verify_path_trail(log))
+        tokio::task::spawn_blocking(move || Self::inspect_path(log))
             .await
             .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
     }
+
+    async fn repair(&self, at: DateTime<Utc>) -> Result<Option<Repair>> {
+        let files = self.files.clone();
+        tokio::task::spawn_blocking(move || repair(&files, at))
+            .await
+            .map_err(|e| Error::internal(format!("audit task failed: {e}")))?
+    }
+}
+
+/// The log's text (`""` if it vanished meanwhile).
+fn read_log(files: &Files) -> Result<String> {
+    match fs::read_to_string(&files.log) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(Error::invalid_value(format!(
+            "audit log {} is not valid UTF-8",
+            files.log.display()
+        ))),
+        Err(e) => Err(files.err("read", e)),
+    }
+}
+
+/// Check `text` (the log) against the head file, under a lock; also returns the number of
+/// complete lines. A partial last line left by a crash mid-append was never acknowledged and
+/// is not checked.
+fn inspect(files: &Files, text: &str) -> Result<(ChainReport, usize)> {
+    let mut lines: Vec<&str> = text.split_terminator('\n').collect();
+    if !text.is_empty() && !text.ends_with('\n') {
+        lines.pop();
+    }
+    let mut head = files.read_head()?;
+    let head_missing = head.is_none() && lines.len() > 1;
+    if let (Some(h), Some(last)) = (&head, lines.last())
+        && serde_json::from_str::<Tail>(last).is_ok_and(|tail| tail.follows(h))
+    {
+        // Crash between the append and the head write: the last record links to the
+        // stored head, and the chain check covers it.
+        head = None;
+    }
+    let mut report = scan_chain(&lines, head.as_ref());
+    if head_missing {
+        report.broken.push(ChainBreak::of_log(
+            BreakKind::HeadMissing,
+            lines.len(),
+            None,
+            Some(&report.head),
+        ));
+    }
+    Ok((report, lines.len()))
+}
+
+/// `audit repair`: under the exclusive lock, cut off a partial last line, record every
+/// unacknowledged break in one `chain_repaired` record chained to the log's last line as it
+/// is, and write the head file after it.
+fn repair(files: &Files, at: DateTime<Utc>) -> Result<Option<Repair>> {
+    let _lock = files.lock(true)?;
+    let mut log = options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&files.log)
+        .map_err(|e| files.err("open", e))?;
+    let (_, start, complete) = last_line(&log).map_err(|e| files.err("read", e))?;
+    if !complete {
+        log.set_len(start).map_err(|e| files.err("truncate", e))?;
+        log.sync_all().map_err(|e| files.err("sync", e))?;
+    }
+    let text = read_log(files)?;
+    let (report, lines) = inspect(files, &text)?;
+    if report.is_intact() {
+        return Ok(None);
+    }
+    let mut event = AuditEvent::new(at, AuditAction::ChainRepaired);
+    event.chain_breaks = report.broken;
+    let (line, next) = chain_line(&report.head, &event)?;
+    let mut bytes = line.into_bytes();
+    bytes.push(b'\n');
+    log.write_all(&bytes).map_err(|e| files.err("append", e))?;
+    log.sync_all().map_err(|e| files.err("sync", e))?;
+    let head_json = serde_json::to_vec(&next)
+        .map_err(|e| Error::internal(format!("serialize audit head: {e}")))?;
+    write_atomic(&files.head, &head_json).map_err(|e| files.err("write head file", e))?;
+    tracing::warn!(log = %files.log.display(), breaks = event.chain_breaks.len(), "audit chain repaired");
+    Ok(Some(Repair {
+        at,
+        line: lines as u64 + 1,
+        breaks: event.chain_breaks,
+    }))
 }
 
 /// The chain fields of a record line.
@@ -278,7 +344,7 @@ fn current_head(files: &Files, log: &File) -> Result<ChainHead> {
 fn missing_head(files: &Files) -> Error {
     Error::invalid_value(format!(
         "audit log {}: the head file is missing, so removed lines at the end cannot be ruled \
-         out; inspect the log, then recreate the head from its last line (docs/user-guide.md)",
+         out; inspect the log, then record the loss with `rotation audit repair`",
         files.log.display()
     ))
 }

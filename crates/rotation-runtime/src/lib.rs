@@ -8,6 +8,7 @@
 //! several replicas) replaces SQLite and the JSONL file here without touching either.
 #![forbid(unsafe_code)]
 
+pub mod logging;
 pub mod notify;
 pub mod reminders;
 
@@ -95,8 +96,10 @@ impl RuntimeBuilder {
         };
         let notifier = Notifier::from_config(&self.config.webhooks)
             .map_err(|e| Error::config("webhooks", e))?;
+        // A broken chain stops every writer before it changes anything (not even the state
+        // database): appending to it would bury the break under new records.
+        let audit = writable_audit(&self.config).await?;
         let state = open_state(&self.config).await?;
-        let audit = open_audit(&self.config)?;
         let mut engine = Engine::builder()
             .audit(audit.clone())
             .state(state.clone())
@@ -143,20 +146,73 @@ pub fn open_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
     )?))
 }
 
-/// The verified audit trail of `cfg`, without creating it (empty when it does not exist yet).
-pub async fn verified_audit(cfg: &Resolved) -> Result<Vec<rotation_core::AuditEvent>> {
-    verified_trail(cfg).await.map(|trail| trail.events)
+/// The audit sink of `cfg` for a command that writes (a rotation, a rollback, a schedule
+/// change, a statistics reset): the whole chain is checked first, and a break no repair
+/// acknowledged refuses the command, naming the log, the first broken record and the repair
+/// command. Creates the log on first use.
+pub async fn writable_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
+    let audit = open_audit(cfg)?;
+    let report = audit
+        .inspect()
+        .await
+        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))?;
+    refuse_broken(cfg, &report)?;
+    Ok(audit)
 }
 
-/// [`verified_audit`] with the head of the chain (what `audit verify` reports).
-pub async fn verified_trail(cfg: &Resolved) -> Result<rotation_core::VerifiedTrail> {
+/// Refuse (like [`writable_audit`]) when the audit chain of `cfg` is broken, without creating
+/// the log: for writers that do not append to it (schedule changes).
+pub async fn ensure_audit_intact(cfg: &Resolved) -> Result<()> {
+    refuse_broken(cfg, &audit_report(cfg).await?)
+}
+
+fn refuse_broken(cfg: &Resolved, report: &rotation_core::ChainReport) -> Result<()> {
+    let Some(first) = report.broken.first() else {
+        return Ok(());
+    };
+    let more = match report.broken.len() {
+        1 => String::new(),
+        n => format!(" (and {} more break(s))", n - 1),
+    };
+    Err(Error::invalid_value(format!(
+        "audit log {}: the hash chain is broken: {}{more}; writing commands are refused until \
+         the break is recorded: inspect the log (restore it from a backup if you have one), \
+         then run `rotation audit repair`",
+        cfg.audit_path.display(),
+        first.describe()
+    )))
+}
+
+/// The check of the audit chain of `cfg`, without creating the log (an empty report when it
+/// does not exist yet).
+pub async fn audit_report(cfg: &Resolved) -> Result<rotation_core::ChainReport> {
     if !cfg.audit_path.exists() {
-        return Ok(rotation_core::VerifiedTrail {
-            events: Vec::new(),
-            head: Some(rotation_core::audit::ChainHead::genesis()),
-        });
+        return Ok(rotation_core::ChainReport::intact(Vec::new()));
     }
-    open_audit(cfg)?.verify_trail().await.map_err(|e| {
+    open_audit(cfg)?
+        .inspect()
+        .await
+        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))
+}
+
+/// Record every unacknowledged break of the audit chain of `cfg` (see
+/// [`AuditSink::repair`]); `None` when nothing is broken or no log exists.
+pub async fn repair_audit(cfg: &Resolved) -> Result<Option<rotation_core::Repair>> {
+    if !cfg.audit_path.exists() {
+        return Ok(None);
+    }
+    open_audit(cfg)?
+        .repair(chrono::Utc::now())
+        .await
+        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))
+}
+
+/// The verified audit trail of `cfg`, without creating it (empty when it does not exist yet).
+pub async fn verified_audit(cfg: &Resolved) -> Result<Vec<rotation_core::AuditEvent>> {
+    if !cfg.audit_path.exists() {
+        return Ok(Vec::new());
+    }
+    open_audit(cfg)?.verify().await.map_err(|e| {
         e.context(format!(
             "audit log {} failed verification",
             cfg.audit_path.display()

@@ -66,17 +66,16 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let stop = shutdown();
     let reloads = reloads();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROTATION_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if args.log_format == "json" {
-        builder.json().init();
+    let format = if args.log_format == "json" {
+        rotation_runtime::logging::LogFormat::Json
     } else {
-        builder.init();
-    }
+        rotation_runtime::logging::LogFormat::Text
+    };
+    let verbosity = rotation_runtime::logging::Verbosity {
+        default: tracing::Level::INFO,
+        verbose: 0,
+    };
+    rotation_runtime::logging::init(verbosity, format);
     let config = match rotation_config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {

@@ -1,10 +1,15 @@
-//! `rotation audit verify`: check the audit log's hash chain and say what was checked.
+//! `rotation audit verify` (check the hash chain and say what was checked) and `rotation audit
+//! repair` (record its breaks so writing commands run again).
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use rotation_core::{ChainBreak, Repair};
 use serde::Serialize;
 
 use crate::app::Context;
+use crate::cli::RepairArgs;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{Report, emit, line, opt, when_opt};
 
@@ -26,15 +31,33 @@ struct AuditCheck {
     /// Hash of the last record (the chain head; all zeros for an empty log).
     head_hash: Option<String>,
     error: Option<String>,
+    /// Every break not yet acknowledged.
+    breaks: Vec<ChainBreak>,
+    /// Earlier repairs and the breaks they acknowledged.
+    repairs: Vec<Repair>,
 }
 
 impl Report for AuditCheck {
     fn text(&self, out: &mut String) {
+        self.acknowledged(out);
         let Some(records) = self.records.filter(|_| self.valid) else {
-            return line(
+            line(
                 out,
                 format!("FAILED {}", self.error.as_deref().unwrap_or("-")),
             );
+            if self.breaks.len() > 1 {
+                line(
+                    out,
+                    format!("       {} breaks in all; see -o json", self.breaks.len()),
+                );
+            }
+            if !self.breaks.is_empty() {
+                line(
+                    out,
+                    "       after inspecting the log: rotation audit repair",
+                );
+            }
+            return;
         };
         line(
             out,
@@ -63,24 +86,78 @@ impl Report for AuditCheck {
     }
 }
 
+impl AuditCheck {
+    /// The breaks earlier repairs acknowledged (shown whether or not the chain is intact now).
+    fn acknowledged(&self, out: &mut String) {
+        for r in &self.repairs {
+            for b in &r.breaks {
+                line(
+                    out,
+                    format!(
+                        "note   acknowledged by the repair at line {} ({}): {}",
+                        r.line,
+                        r.at.to_rfc3339(),
+                        b.describe()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// What `audit repair` did: the repair recorded, or none (the chain was intact).
+#[derive(Debug, Serialize)]
+struct RepairOutcome {
+    log: String,
+    repair: Option<Repair>,
+}
+
+impl Report for RepairOutcome {
+    fn text(&self, out: &mut String) {
+        match &self.repair {
+            Some(r) => line(
+                out,
+                format!(
+                    "ok     {}: {} break(s) recorded at line {}; the chain continues from there",
+                    self.log,
+                    r.breaks.len(),
+                    r.line
+                ),
+            ),
+            None => line(
+                out,
+                format!("ok     {}: hash chain intact, nothing to repair", self.log),
+            ),
+        }
+    }
+    fn names(&self) -> Vec<String> {
+        vec![self.log.clone()]
+    }
+}
+
 /// Run `audit verify`.
 pub async fn verify(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let path = cfg.audit_path.display().to_string();
-    let check = match rotation_runtime::verified_trail(&cfg).await {
-        Ok(trail) => {
-            let records = trail.events.len();
-            let head = trail.head;
+    let check = match rotation_runtime::audit_report(&cfg).await {
+        Ok(report) => {
+            let intact = report.is_intact();
             AuditCheck {
                 path,
-                valid: true,
-                records: Some(records),
-                first_seq: (records > 0).then_some(1),
-                last_seq: head.as_ref().map(|h| h.seq).filter(|s| *s > 0),
-                first_at: trail.events.first().map(|e| e.at),
-                last_at: trail.events.last().map(|e| e.at),
-                head_hash: head.map(|h| h.hash),
-                error: None,
+                valid: intact,
+                records: Some(report.records),
+                first_seq: (report.records > 0).then_some(1),
+                last_seq: (report.head.seq > 0).then_some(report.head.seq),
+                first_at: report.events.first().map(|e| e.at),
+                last_at: report.events.last().map(|e| e.at),
+                head_hash: (intact && !report.head.hash.is_empty())
+                    .then(|| report.head.hash.clone()),
+                error: report
+                    .broken
+                    .first()
+                    .map(|b| format!("audit log {}: {}", cfg.audit_path.display(), b.describe())),
+                breaks: report.broken,
+                repairs: report.repairs,
             }
         }
         Err(e) => AuditCheck {
@@ -93,8 +170,54 @@ pub async fn verify(ctx: &Context) -> Result<u8, CliError> {
             last_at: None,
             head_hash: None,
             error: Some(e.to_string()),
+            breaks: Vec::new(),
+            repairs: Vec::new(),
         },
     };
     emit(ctx, &check);
     Ok(if check.valid { OK } else { FAILED })
+}
+
+/// Run `audit repair`: show the breaks, ask (unless `--yes`), record them.
+pub async fn repair(ctx: &Context, args: RepairArgs) -> Result<u8, CliError> {
+    let cfg = ctx.load()?;
+    let report = rotation_runtime::audit_report(&cfg).await?;
+    let log = cfg.audit_path.display().to_string();
+    if report.is_intact() {
+        emit(ctx, &RepairOutcome { log, repair: None });
+        return Ok(OK);
+    }
+    for b in &report.broken {
+        crate::output::stderr_line(&format!("break  {}", b.describe()));
+    }
+    if !args.yes {
+        confirm(&log, report.broken.len())?;
+    }
+    let repair = rotation_runtime::repair_audit(&cfg).await?;
+    emit(ctx, &RepairOutcome { log, repair });
+    Ok(OK)
+}
+
+/// Ask on the terminal; without one, `--yes` is required (a script must say so).
+fn confirm(log: &str, breaks: usize) -> Result<(), CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::usage(
+            "audit repair: stdin is not a terminal; pass --yes to record the breaks",
+        ));
+    }
+    eprint!("Record {breaks} break(s) in {log} and continue the chain? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::usage(format!("audit repair: cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(CliError::usage(
+            "audit repair: not confirmed; nothing was changed",
+        ))
+    }
 }

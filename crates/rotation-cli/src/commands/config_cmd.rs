@@ -45,7 +45,7 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     check_programs(ctx, &cfg.secrets.iter().collect::<Vec<_>>())?;
     let summary = Summary {
-        config: ctx.config_path().display().to_string(),
+        config: ctx.config_path()?.display().to_string(),
         valid: true,
         stores: cfg
             .stores
@@ -62,8 +62,8 @@ pub async fn check(ctx: &Context) -> Result<u8, CliError> {
 /// The static checks of every verifier and target `entries` use (each once; e.g. the program
 /// exists and is executable). The first failure is a config error (exit 2) naming the field.
 pub(crate) fn check_programs(ctx: &Context, entries: &[&SecretEntry]) -> Result<(), CliError> {
-    let fail =
-        |e: rotation_core::Error| CliError::usage(format!("{}: {e}", ctx.config_path().display()));
+    let file = ctx.config_path()?;
+    let fail = |e: rotation_core::Error| CliError::usage(format!("{}: {e}", file.display()));
     let mut seen = HashSet::new();
     for entry in entries {
         for v in &entry.verifiers {

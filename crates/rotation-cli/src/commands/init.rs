@@ -1,5 +1,7 @@
 //! `rotation init`: a starter config, a file store and one demo secret, ready for `rotate --all`.
 
+use std::path::{Path, PathBuf};
+
 use rotation_core::{ErrorKind, RotationId};
 use serde::Serialize;
 
@@ -45,9 +47,11 @@ impl Report for Initialised {
 
 /// Run `init`. Re-running it keeps an existing config unless `--force`.
 pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
-    std::fs::create_dir_all(&args.dir)
-        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.dir.display())))?;
-    let path = args.dir.join(config::DEFAULT_PATH);
+    let path = target(ctx, &args)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let write = args.force || !path.exists();
     if write {
         std::fs::write(&path, STARTER)
@@ -77,4 +81,20 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Result<u8, CliError> {
     };
     emit(ctx, &out);
     Ok(OK)
+}
+
+/// The file `init` writes: `--config` (the global flag, so `rotation -c x.toml init` writes
+/// x.toml), else `rotation.toml` in `--dir`, else in the current directory. Both flags at once
+/// would leave it unclear which one a relative `--config` is relative to: refused.
+fn target(ctx: &Context, args: &InitArgs) -> Result<PathBuf, CliError> {
+    match (&ctx.global.config, &args.dir) {
+        (Some(_), Some(_)) => Err(CliError::usage(
+            "init: give --config FILE or --dir DIR, not both",
+        )),
+        (Some(file), None) => Ok(file.clone()),
+        (None, dir) => Ok(dir
+            .as_deref()
+            .unwrap_or(Path::new("."))
+            .join(config::DEFAULT_PATH)),
+    }
 }

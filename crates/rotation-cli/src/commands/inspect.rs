@@ -183,8 +183,9 @@ pub async fn stats(ctx: &Context, args: StatsArgs) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
     let state = ctx.reconciled_state(&cfg).await?;
     if args.reset {
+        // The sink first: a broken audit chain refuses the reset before the counts change.
+        let sink = ctx.audit(&cfg).await?;
         state.reset_counts().await?;
-        let sink = ctx.audit(&cfg)?;
         let event = AuditEvent::new(Utc::now(), AuditAction::StatsReset);
         rotation_core::AuditSink::record(&*sink, &event).await?;
     }

@@ -1,6 +1,7 @@
 //! `rotation rotate`: rotate now, or print the plan with `--dry-run`.
 
 use std::io::{IsTerminal, Read};
+use std::os::fd::AsFd;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rotation_core::{RotateRequest, RotationResult, SecretValue, field};
@@ -103,7 +104,14 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
+/// The value for `--value-stdin`: asked for twice without echo when stdin is a terminal, read
+/// whole from a pipe or file otherwise.
 fn read_value_stdin() -> Result<SecretValue, CliError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return crate::prompt::ask_twice(stdin.as_fd())
+            .map_err(|e| CliError::usage(format!("--value-stdin: {e}")));
+    }
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)

@@ -94,6 +94,8 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8, CliError> {
         ScheduleCommand::Resume(a) => (&a.id, ScheduleChange::Resume),
     };
     let entry = ctx.select(&cfg, &[id.to_owned()])?[0];
+    // A schedule change is a write: refused, like a rotation, while the audit chain is broken.
+    rotation_runtime::ensure_audit_intact(&cfg).await?;
     // One atomic update: a rotation finishing meanwhile cannot undo it.
     let record = state
         .update_schedule(&entry.id, &change)

@@ -612,9 +612,10 @@ impl Engine {
         drop(guard);
         tracing::info!(
             secret = %result.secret, rotation_id = %result.rotation_id, status = %result.status,
-            old_version = ?result.old_version.as_ref().map(VersionId::as_str),
-            new_version = ?result.new_version.as_ref().map(VersionId::as_str),
-            duration_ms = result.duration_ms, error = result.error.as_deref().unwrap_or(""),
+            // Values, not `Some("1")`: an absent version or error is left out of the line.
+            old_version = result.old_version.as_ref().map(tracing::field::display),
+            new_version = result.new_version.as_ref().map(tracing::field::display),
+            duration_ms = result.duration_ms, error = result.error.as_deref(),
             "rotation finished"
         );
         Some(result)

@@ -214,3 +214,32 @@ fn twenty_processes_append() {
     assert_eq!(JsonlAuditSink::verify_path(&log).unwrap().len(), 200);
     assert_eq!(seqs(&log), (1..=200).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn repair_records_a_lost_head_file_and_appends_work_again() {
+    let tmp = TempDir::new().unwrap();
+    let log = tmp.path().join("audit.jsonl");
+    let sink = JsonlAuditSink::open(&log).unwrap();
+    for i in 0..3 {
+        sink.record(&event(i)).await.unwrap();
+    }
+    assert_eq!(
+        sink.repair(Utc::now()).await.unwrap(),
+        None,
+        "nothing to repair"
+    );
+    fs::remove_file(sidecar(&log, ".head")).unwrap();
+    assert!(sink.record(&event(3)).await.is_err());
+    let report = sink.inspect().await.unwrap();
+    assert_eq!(report.broken.len(), 1);
+    assert_eq!(report.broken[0].kind, BreakKind::HeadMissing);
+
+    let repair = sink.repair(Utc::now()).await.unwrap().expect("a repair");
+    assert_eq!(repair.line, 4);
+    assert_eq!(repair.breaks[0].kind, BreakKind::HeadMissing);
+    sink.record(&event(4)).await.unwrap();
+    let events = JsonlAuditSink::verify_path(&log).unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[3].action, AuditAction::ChainRepaired);
+    assert_eq!(seqs(&log), [1, 2, 3, 4, 5]);
+}
