@@ -374,3 +374,39 @@ fn tables_align_with_long_ids_and_show_zoned_relative_times() {
         assert!(!text.contains("+00:00"), "{args:?}:\n{text}");
     }
 }
+
+#[test]
+fn run_watch_keeps_rotating_when_its_stdout_is_closed() {
+    let config =
+        basic_config("cat >/dev/null", "").replace("interval = \"30d\"", "interval = \"1s\"");
+    let sandbox = Sandbox::new(&config);
+    seed(&sandbox.store(".rotation/store"), "app/key", b"initial");
+    let log = tempfile::NamedTempFile::new().expect("tmp");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut watch = sandbox
+        .command(&["run", "--watch", "--tick", "100ms", "-o", "json"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(log.reopen().expect("reopen"))
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let version = loop {
+        let v: u32 = current(&sandbox.store(".rotation/store"), "app/key")
+            .0
+            .parse()
+            .expect("number");
+        if v >= 3 || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let exited = watch.try_wait().expect("try_wait");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let stderr = std::fs::read_to_string(log.path()).expect("stderr");
+    assert!(exited.is_none(), "the daemon ended: {exited:?}\n{stderr}");
+    assert!(version >= 3, "rotated to version {version} only\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
