@@ -1,8 +1,8 @@
 //! What an operator meets against a real OpenBao: errors that name the method, the URL, the
 //! cause and the next step (a closed port, a certificate the store does not trust, refused
-//! tokens), the Vault CLI's environment (`BAO_*` over `VAULT_*`, CA file and directory), and
-//! the JWT and Kubernetes logins (OpenBao's own auth methods; a key made here for JWT, the
-//! testkit's TokenReview endpoint for Kubernetes).
+//! tokens, a sealed server), the Vault CLI's environment (`BAO_*` over `VAULT_*`, CA file and
+//! directory), and the JWT and Kubernetes logins (OpenBao's own auth methods; a key made here
+//! for JWT, the testkit's TokenReview endpoint for Kubernetes).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,7 +18,7 @@ use rotation_core::{
     Engine, ErrorKind, RotateRequest, RotationId, RotationStrategy, SecretPath, SecretStore,
     SecretValue,
 };
-use rotation_testkit::{Bao, TlsBao, TokenReview, UNUSED_CA_PEM, unique};
+use rotation_testkit::{Bao, RaftBao, TlsBao, TokenReview, UNUSED_CA_PEM, unique};
 use rotation_vault::{Auth, VaultStore, VaultStoreBuilder};
 use serde_json::{Value, json};
 
@@ -360,6 +360,23 @@ async fn refused_tokens_name_the_status_and_the_next_step() {
     );
     assert!(!msg.contains(&token), "{msg}");
     assert!(!msg.contains("  "), "one space between words: {msg}");
+}
+
+#[tokio::test]
+async fn a_sealed_server_is_temporary_and_says_unseal() {
+    let raft = RaftBao::start();
+    let store = store_on(&raft.addr, &raft.root_token, "secret");
+    raft.bao().cli_ok(&["operator", "seal"]);
+    let err = store
+        .read_current(&SecretPath::new("app/db"))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Temporary, "{msg}");
+    assert!(
+        msg.contains("503") && msg.contains("sealed") && msg.contains("operator unseal"),
+        "{msg}"
+    );
 }
 
 /// An ES256 key pair: the signer and the public key as SPKI PEM (for `jwt_validation_pubkeys`).
