@@ -140,3 +140,29 @@ fn rotate_against_a_closed_port_names_the_address_and_connection_refused() {
     let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
     assert!(!all.contains("e2e-never-shown"), "{}", describe(&out));
 }
+
+#[test]
+fn vault_skip_verify_is_accepted_and_warned_about() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let config = config("secret", "staged", "cat >/dev/null").replace(
+        "kind = \"vault\"\n",
+        &format!(
+            "kind = \"vault\"\naddress = \"https://127.0.0.1:{port}\"\ntoken_env = \"ROTATION_E2E_TOKEN\"\n"
+        ),
+    );
+    let sandbox = Sandbox::new(&config);
+    let mut cmd = sandbox.command(&["rotate", "db"]);
+    cmd.env("ROTATION_E2E_TOKEN", "s.e2e-never-shown")
+        .env("VAULT_SKIP_VERIFY", "true");
+    let out = rotation_e2e::run_command(cmd, None);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS certificate verification is off"),
+        "{}",
+        describe(&out)
+    );
+}
