@@ -1,5 +1,5 @@
 //! The `rotation` binary rotating a secret in a real OpenBao, with a command verifier that reads
-//! the new value back through the `bao` CLI.
+//! the new value back through the `bao` CLI; and what it says when the server cannot be reached.
 
 use rotation_e2e::{Sandbox, describe};
 use rotation_testkit::{Bao, unique};
@@ -107,4 +107,62 @@ fn rotate_a_vault_secret_verified_through_the_bao_cli() {
         assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
         assert_eq!(password(&bao, &mount), new);
     }
+}
+
+#[test]
+fn rotate_against_a_closed_port_names_the_address_and_connection_refused() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = config("secret", "staged", "cat >/dev/null").replace(
+        "kind = \"vault\"\n",
+        &format!("kind = \"vault\"\naddress = \"{addr}\"\ntoken_env = \"ROTATION_E2E_TOKEN\"\n"),
+    );
+    let sandbox = Sandbox::new(&config);
+    let mut cmd = sandbox.command(&["rotate", "db"]);
+    cmd.env("ROTATION_E2E_TOKEN", "s.e2e-never-shown");
+    let out = rotation_e2e::run_command(cmd, None);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "{}",
+        describe(&out)
+    );
+    assert!(stderr.contains(&addr), "{}", describe(&out));
+    assert!(
+        stderr.contains("BAO_ADDR / VAULT_ADDR"),
+        "the next step: {}",
+        describe(&out)
+    );
+    let all = format!("{stderr}{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("e2e-never-shown"), "{}", describe(&out));
+}
+
+#[test]
+fn vault_skip_verify_is_accepted_and_warned_about() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let config = config("secret", "staged", "cat >/dev/null").replace(
+        "kind = \"vault\"\n",
+        &format!(
+            "kind = \"vault\"\naddress = \"https://127.0.0.1:{port}\"\ntoken_env = \"ROTATION_E2E_TOKEN\"\n"
+        ),
+    );
+    let sandbox = Sandbox::new(&config);
+    let mut cmd = sandbox.command(&["rotate", "db"]);
+    cmd.env("ROTATION_E2E_TOKEN", "s.e2e-never-shown")
+        .env("VAULT_SKIP_VERIFY", "true");
+    let out = rotation_e2e::run_command(cmd, None);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS certificate verification is off"),
+        "{}",
+        describe(&out)
+    );
 }

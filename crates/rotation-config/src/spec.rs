@@ -193,26 +193,40 @@ pub struct AzureSpec {
 }
 
 /// `[stores.<name>]` with `kind = "vault"`. Credentials never go in the file: the token comes
-/// from an environment variable or a private file, or from an AppRole login.
+/// from an environment variable or a private file, or from an AppRole, JWT or Kubernetes login.
+/// Every field left out falls back to the Vault CLI's variables (`BAO_*` before `VAULT_*`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSpec {
-    /// Server address (default `VAULT_ADDR`).
+    /// Server address (default `BAO_ADDR`, `VAULT_ADDR`).
     pub address: Option<String>,
     /// KV v2 mount (default `secret`).
     pub mount: Option<String>,
-    /// Namespace (default `VAULT_NAMESPACE`).
+    /// Namespace (default `BAO_NAMESPACE`, `VAULT_NAMESPACE`).
     pub namespace: Option<String>,
-    /// CA certificate PEM (default `VAULT_CACERT`).
+    /// CA certificate PEM (default `BAO_CACERT`, `VAULT_CACERT`).
     pub ca_cert: Option<PathBuf>,
+    /// Directory of CA certificate PEM files (default `BAO_CAPATH`, `VAULT_CAPATH`).
+    pub ca_path: Option<PathBuf>,
+    /// Client certificate PEM for mutual TLS (default `BAO_CLIENT_CERT`, `VAULT_CLIENT_CERT`).
+    pub client_cert: Option<PathBuf>,
+    /// Client key PEM for mutual TLS (default `BAO_CLIENT_KEY`, `VAULT_CLIENT_KEY`).
+    pub client_key: Option<PathBuf>,
+    /// Accept any server certificate (default `BAO_SKIP_VERIFY`, `VAULT_SKIP_VERIFY`; warned).
+    pub tls_skip_verify: Option<bool>,
     /// Per-request timeout (default "30s").
     pub timeout: Option<String>,
-    /// Environment variable holding the token (default `VAULT_TOKEN`).
+    /// Environment variable holding the token (default `BAO_TOKEN`, then `VAULT_TOKEN`, then
+    /// `~/.vault-token`).
     pub token_env: Option<String>,
     /// File holding the token (must not be group/world readable).
     pub token_file: Option<PathBuf>,
     /// AppRole login.
     pub approle: Option<AppRoleSpec>,
+    /// JWT login.
+    pub jwt: Option<JwtSpec>,
+    /// Kubernetes service account login.
+    pub kubernetes: Option<KubernetesSpec>,
     /// Where pending values are staged inside the mount (default `.rotation-pending`).
     pub staging_prefix: Option<String>,
     /// Largest value accepted (default 524288).
@@ -231,6 +245,31 @@ pub struct AppRoleSpec {
     pub secret_id_env: Option<String>,
     /// File holding the secret id (must not be group/world readable).
     pub secret_id_file: Option<PathBuf>,
+}
+
+/// `jwt = { ... }` of a Vault store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// Auth mount (default `jwt`).
+    pub mount: Option<String>,
+    /// Role name.
+    pub role: String,
+    /// File holding the JWT, read at each login.
+    pub jwt_file: PathBuf,
+}
+
+/// `kubernetes = { ... }` of a Vault store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSpec {
+    /// Auth mount (default `kubernetes`).
+    pub mount: Option<String>,
+    /// Role name.
+    pub role: String,
+    /// Service account token, read at each login (default
+    /// `/var/run/secrets/kubernetes.io/serviceaccount/token`).
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[verifiers.<name>]` and `[targets.<name>]`, tagged by `kind`.

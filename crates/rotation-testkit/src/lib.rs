@@ -6,6 +6,10 @@
 //!   takes its own mount ([`unique`] + [`Bao::enable_kv2`]) so tests never see each other's data.
 //! - [`RaftBao`]: a private server with persistent raft storage that a test may stop and restart
 //!   (outage and crash-recovery tests). Dev mode cannot do this: it keeps everything in memory.
+//! - [`TlsBao`]: a private dev server behind TLS with its own CA (`bao server -dev -dev-tls`),
+//!   for tests of untrusted and trusted certificates.
+//! - [`TokenReview`]: a minimal Kubernetes TokenReview endpoint for OpenBao's kubernetes auth
+//!   method (no cluster runs here): it accepts one service account token and refuses the rest.
 //! - [`Moto`]: the shared moto server that `cargo xtask ci` starts, found through
 //!   `ROTATION_TEST_MOTO` (the endpoint URL; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 //!   `AWS_REGION` are set to test values). Give every secret a [`unique`] name.
@@ -22,8 +26,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -414,6 +418,291 @@ impl Drop for RaftBao {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A private OpenBao dev server listening with TLS only, on a certificate signed by a CA it
+/// made itself (`-dev-tls`): a client that does not trust [`TlsBao::ca_file`] must refuse it.
+/// The root token is `root`. Dropping it kills the server and removes its files.
+pub struct TlsBao {
+    /// Base URL, e.g. `https://127.0.0.1:40123`.
+    pub addr: String,
+    /// The CA certificate (PEM) that signed the server's certificate.
+    pub ca_file: PathBuf,
+    bao: Bao,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsBao {
+    /// Starts the server and waits until it answers `bao status` over TLS.
+    ///
+    /// # Panics
+    /// If `ROTATION_TEST_BAO` is missing or the server does not come up within 30 s.
+    pub fn start() -> TlsBao {
+        let bin = std::env::var_os("ROTATION_TEST_BAO")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("ROTATION_TEST_BAO is not set: {HOW_TO_RUN}"));
+        let dir = tempfile::Builder::new()
+            .prefix("rotation-tls-bao-")
+            .tempdir()
+            .expect("create a temporary directory");
+        // The dev server also takes port + 1 for its cluster listener.
+        let port = std::iter::repeat_with(free_port)
+            .find(|&p| p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+            .expect("two free ports");
+        let log = dir.path().join("server.log");
+        let log_file = File::create(&log).expect("create the server log");
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "server",
+            "-dev",
+            "-dev-tls",
+            "-dev-root-token-id=root",
+            "-dev-no-store-token",
+        ])
+        .arg(format!("-dev-tls-cert-dir={}", dir.path().display()))
+        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("clone the log handle"))
+        .stderr(log_file);
+        clean_env(&mut cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", bin.display()));
+        let addr = format!("https://127.0.0.1:{port}");
+        let mut server = TlsBao {
+            bao: Bao {
+                addr: addr.clone(),
+                token: "root".to_owned(),
+                bin,
+            },
+            addr,
+            ca_file: dir.path().join("vault-ca.pem"),
+            child,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("OpenBao exited ({status}); log tail:\n{}", tail(&log));
+            }
+            if server.ca_file.is_file() && server.cli(&["status"]).status.success() {
+                return server;
+            }
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "OpenBao at {} did not start within {TIMEOUT:?}; log tail:\n{}",
+                server.addr,
+                tail(&log)
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `bao ARGS` against this server (root token, trusting its CA).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.bao
+            .command(args)
+            .env("VAULT_CACERT", &self.ca_file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {}: {err}", self.bao.bin.display()))
+    }
+}
+
+impl Drop for TlsBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A certificate (without its key, which was thrown away) to give OpenBao's kubernetes auth as
+/// `kubernetes_ca_cert`: it insists on one when `disable_local_ca_jwt = true`, and uses it only
+/// for an `https://` `kubernetes_host` (the [`TokenReview`] stub is plain HTTP).
+pub const UNUSED_CA_PEM: &str = r"-----BEGIN CERTIFICATE-----
+MIIBtjCCAV2gAwIBAgIUVZx/+t1hPPCv1kuv829Pd3YWiQEwCgYIKoZIzj0EAwIw
+MDEuMCwGA1UEAwwlcm90YXRpb24tdGVzdGtpdCB1bnVzZWQga3ViZXJuZXRlcyBD
+QTAgFw0yNjEyMDMxMzQxNDZaGA8yMTI2MTEwOTEzNDE0NlowMDEuMCwGA1UEAwwl
+cm90YXRpb24tdGVzdGtpdCB1bnVzZWQga3ViZXJuZXRlcyBDQTBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABGn/ufqCqZ8VrjeyeHJ/ERlgUsw1U4AeJdzi1OxgzFQk
+ulrpe/Q2/ZmKcIxNrEL1lv/Q2kglTgEnwM4rtQnIWISjUzBRMB0GA1UdDgQWBBRg
+PYjk6MxOOd8ORqseQCrYGtjibzAfBgNVHSMEGDAWgBRgPYjk6MxOOd8ORqseQCrY
+GtjibzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIFUvJj8OFIv/
+H/ReFLRd2LgHIPyrpLZUc/3z6YbQZE9WAiB+uBRlnwWDZp90K06fZX2tkmXojZj4
+ZHMjLz3nUrP6Jg==
+-----END CERTIFICATE-----";
+
+/// A minimal Kubernetes TokenReview endpoint (`POST /apis/authentication.k8s.io/v1/tokenreviews`)
+/// on 127.0.0.1, for OpenBao's kubernetes auth method. It answers `authenticated: true` with the
+/// service account user `system:serviceaccount:<namespace>:<name>` for the one token it was
+/// made for ([`TokenReview::token`]), `authenticated: false` for any other token. Runs on its
+/// own thread until dropped.
+pub struct TokenReview {
+    /// Base URL to give as `kubernetes_host`, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    token: String,
+    reviews: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenReview {
+    /// Starts the endpoint for a new service account token of `namespace`/`name`.
+    pub fn start(namespace: &str, name: &str) -> TokenReview {
+        let token = service_account_jwt(namespace, name, &unique("sig"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let (stop, reviews) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let thread = {
+            let (stop, reviews, token) = (stop.clone(), reviews.clone(), token.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(mut conn) = conn {
+                        let _ = review(&mut conn, &token, &user, &reviews);
+                    }
+                }
+            })
+        };
+        TokenReview {
+            url: format!("http://127.0.0.1:{port}"),
+            token,
+            reviews,
+            stop,
+            port,
+            thread: Some(thread),
+        }
+    }
+
+    /// The one service account token this endpoint accepts (a JWT with the service account
+    /// claims; its signature means nothing: the endpoint decides).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// A token of the same service account that this endpoint refuses.
+    pub fn refused_token(&self) -> String {
+        let parts: Vec<&str> = self.token.rsplitn(2, '.').collect();
+        format!("{}.{}", parts[1], b64url(b"not the signature"))
+    }
+
+    /// How many reviews were asked for so far.
+    pub fn reviews(&self) -> u64 {
+        self.reviews.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TokenReview {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A JWT with the claims of a Kubernetes service account token, `signature` as its last part.
+fn service_account_jwt(namespace: &str, name: &str, signature: &str) -> String {
+    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT" });
+    let claims = serde_json::json!({
+        "iss": "kubernetes/serviceaccount",
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/service-account.name": name,
+        "kubernetes.io/serviceaccount/service-account.uid": format!("uid-{name}"),
+    });
+    format!(
+        "{}.{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes()),
+        b64url(signature.as_bytes())
+    )
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Answers one TokenReview request on `conn` (HTTP/1.1, one request per connection).
+fn review(
+    conn: &mut TcpStream,
+    token: &str,
+    user: &str,
+    reviews: &AtomicU64,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    let path_ok = head.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews ");
+    let (code, body) = if path_ok {
+        reviews.fetch_add(1, Ordering::SeqCst);
+        let request: Value = serde_json::from_slice(&data[head_end..]).unwrap_or(Value::Null);
+        let status = if request["spec"]["token"].as_str() == Some(token) {
+            let namespace = user.split(':').nth(2).unwrap_or_default();
+            serde_json::json!({
+                "authenticated": true,
+                "user": {
+                    "username": user,
+                    "uid": format!("uid-{}", user.rsplit(':').next().unwrap_or_default()),
+                    "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}")],
+                },
+            })
+        } else {
+            serde_json::json!({ "authenticated": false, "error": "invalid bearer token" })
+        };
+        let answer = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "status": status,
+        });
+        ("201 Created", answer.to_string())
+    } else {
+        ("404 Not Found", "{}".to_owned())
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {code}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
 }
 
 /// `performance_multiplier = 1`: with the default (5) the new single-node cluster waits 5-10 s

@@ -12,5 +12,5 @@ mod client;
 mod notes;
 pub mod store;
 
-pub use builder::{Auth, VaultStoreBuilder};
+pub use builder::{Auth, KUBERNETES_TOKEN_FILE, VaultStoreBuilder};
 pub use store::VaultStore;

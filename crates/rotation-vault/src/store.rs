@@ -75,14 +75,14 @@ fn version_id(n: u64) -> VersionId {
 fn number(v: &VersionId) -> Result<u64> {
     v.as_str()
         .parse()
-        .map_err(|_| Error::not_found(format!("vault: version {v} does not exist")))
+        .map_err(|_| Error::not_found(format!("version {v} does not exist")))
 }
 
 fn to_map(value: &SecretValue) -> Result<Map<String, Value>> {
     match serde_json::from_slice::<Value>(value.expose()) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(Error::invalid_value(
-            "vault: a KV v2 secret is a JSON object; configure the secret's `field` to rotate one key of it",
+            "a KV v2 secret is a JSON object; configure the secret's `field` to rotate one key of it",
         )),
     }
 }
@@ -90,13 +90,23 @@ fn to_map(value: &SecretValue) -> Result<Map<String, Value>> {
 fn to_value(map: &Map<String, Value>) -> Result<SecretValue> {
     serde_json::to_vec(map)
         .map(SecretValue::new)
-        .map_err(|_| Error::internal("vault: cannot encode the data map"))
+        .map_err(|_| Error::internal("cannot encode the data map"))
 }
 
 impl VaultStore {
     /// A builder.
     pub fn builder() -> VaultStoreBuilder {
         VaultStoreBuilder::new()
+    }
+
+    /// Prefixes an error with the store operation and the secret (`vault: stage secret/app/db`).
+    fn at(&self, op: &str, path: &SecretPath) -> impl FnOnce(Error) -> Error {
+        let context = format!(
+            "vault: {op} {}/{}",
+            self.mount,
+            path.as_str().trim_matches('/')
+        );
+        move |e| e.context(context)
     }
 
     pub(crate) fn new(
@@ -126,15 +136,26 @@ impl VaultStore {
                     Err(e) => return Err(e),
                 };
                 if answer.status == StatusCode::NOT_FOUND {
-                    return Err(Error::config("mount", format!("vault: no secrets engine is mounted at {}/", self.mount)));
+                    return Err(Error::config(
+                        "mount",
+                        format!("no secrets engine is mounted at {}/", self.mount),
+                    ));
                 }
-                let version = answer.body.pointer("/data/options/version").and_then(Value::as_str).unwrap_or("1");
-                let kind = answer.body.pointer("/data/type").and_then(Value::as_str).unwrap_or("");
+                let version = answer
+                    .body
+                    .pointer("/data/options/version")
+                    .and_then(Value::as_str)
+                    .unwrap_or("1");
+                let kind = answer
+                    .body
+                    .pointer("/data/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 if kind != "kv" || version != "2" {
                     return Err(Error::new(
                         ErrorKind::NotSupported,
                         format!(
-                            "vault: {}/ is a {kind} version {version} mount; rotation needs KV version 2 \
+                            "{}/ is a {kind} version {version} mount; rotation needs KV version 2 \
                              (bao kv enable-versioning {})",
                             self.mount, self.mount
                         ),
@@ -155,12 +176,12 @@ impl VaultStore {
                 .all(|c| c.is_ascii_alphanumeric() || "-_./@".contains(c));
         if !ok {
             return Err(Error::invalid_value(format!(
-                "vault: {p:?} is not a usable KV path (letters, digits and -_./@ in non-empty segments)"
+                "{p:?} is not a usable KV path (letters, digits and -_./@ in non-empty segments)"
             )));
         }
         if p == self.staging || p.starts_with(&format!("{}/", self.staging)) {
             return Err(Error::invalid_value(format!(
-                "vault: {p} is inside the staging prefix {}",
+                "{p} is inside the staging prefix {}",
                 self.staging
             )));
         }
@@ -175,7 +196,7 @@ impl VaultStore {
     }
 
     fn missing(&self, p: &str) -> Error {
-        Error::not_found(format!("vault: secret {}/{p} does not exist", self.mount))
+        Error::not_found(format!("secret {}/{p} does not exist", self.mount))
     }
 
     fn data(&self, p: &str) -> String {
@@ -191,7 +212,7 @@ impl VaultStore {
     fn check_size(&self, value: &SecretValue) -> Result<()> {
         if value.len() > self.max_value_bytes {
             return Err(Error::invalid_value(format!(
-                "vault: the value is {} bytes; at most {} are accepted",
+                "the value is {} bytes; at most {} are accepted",
                 value.len(),
                 self.max_value_bytes
             )));
@@ -224,11 +245,9 @@ impl VaultStore {
                 .unwrap_or_default();
             return Err(match version {
                 None => Error::invalid_value(format!(
-                    "vault: the current version {n} of {p} is deleted or destroyed; undelete it or write a new version first"
+                    "the current version {n} of {p} is deleted or destroyed; undelete it or write a new version first"
                 )),
-                Some(_) => {
-                    Error::not_found(format!("vault: version {n} of {p} is deleted or destroyed"))
-                }
+                Some(_) => Error::not_found(format!("version {n} of {p} is deleted or destroyed")),
             });
         }
         if answer.status == StatusCode::NOT_FOUND {
@@ -317,7 +336,7 @@ impl VaultStore {
             .body
             .pointer("/data/version")
             .and_then(Value::as_u64)
-            .ok_or_else(|| Error::internal(format!("vault: writing {p} returned no version")))?;
+            .ok_or_else(|| Error::internal(format!("writing {p} returned no version")))?;
         self.note(p, version, &note, status).await?;
         Ok(version)
     }
@@ -367,22 +386,9 @@ impl VaultStore {
     }
 }
 
-#[async_trait]
-impl SecretStore for VaultStore {
-    fn kind(&self) -> &'static str {
-        "vault"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            binary: false,
-            max_value_bytes: self.max_value_bytes,
-            json_objects: true,
-            single_pending: false,
-        }
-    }
-
-    async fn read_current(&self, path: &SecretPath) -> Result<VersionedSecret> {
+/// The contract's operations; the trait impl below adds what failed and where to errors.
+impl VaultStore {
+    async fn op_read_current(&self, path: &SecretPath) -> Result<VersionedSecret> {
         let p = self.prepare(path).await?;
         let (n, map) = self
             .read_data(&p, None)
@@ -394,7 +400,7 @@ impl SecretStore for VaultStore {
         })
     }
 
-    async fn read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
+    async fn op_read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
         let p = self.prepare(path).await?;
         let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let Some(prev) = Self::previous_of(&meta, meta.current) else {
@@ -411,7 +417,7 @@ impl SecretStore for VaultStore {
         })
     }
 
-    async fn read_version(
+    async fn op_read_version(
         &self,
         path: &SecretPath,
         version: &VersionId,
@@ -419,9 +425,10 @@ impl SecretStore for VaultStore {
         let p = self.prepare(path).await?;
         if let Some(rid) = version.as_str().strip_prefix(PENDING) {
             let rid = RotationId::parse(rid)?;
-            let map = self.pending_map(&p, &rid).await?.ok_or_else(|| {
-                Error::not_found(format!("vault: no pending value for rotation {rid}"))
-            })?;
+            let map = self
+                .pending_map(&p, &rid)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("no pending value for rotation {rid}")))?;
             return Ok(VersionedSecret {
                 version: version.clone(),
                 value: to_value(&map)?,
@@ -432,14 +439,14 @@ impl SecretStore for VaultStore {
             .read_data(&p, Some(n))
             .await?
             .filter(|(got, _)| *got == n)
-            .ok_or_else(|| Error::not_found(format!("vault: version {n} of {p} does not exist")))?;
+            .ok_or_else(|| Error::not_found(format!("version {n} of {p} does not exist")))?;
         Ok(VersionedSecret {
             version: version_id(n),
             value: to_value(&map)?,
         })
     }
 
-    async fn read_pending(
+    async fn op_read_pending(
         &self,
         path: &SecretPath,
         rotation_id: &RotationId,
@@ -454,7 +461,7 @@ impl SecretStore for VaultStore {
         })
     }
 
-    async fn stage(
+    async fn op_stage(
         &self,
         path: &SecretPath,
         rotation_id: &RotationId,
@@ -491,7 +498,7 @@ impl SecretStore for VaultStore {
         Ok(id)
     }
 
-    async fn promote(
+    async fn op_promote(
         &self,
         path: &SecretPath,
         rotation_id: &RotationId,
@@ -506,7 +513,7 @@ impl SecretStore for VaultStore {
                 return Ok(version_id(meta.current));
             }
             return Err(Error::not_found(format!(
-                "vault: no pending value for rotation {rotation_id}"
+                "no pending value for rotation {rotation_id}"
             )));
         };
         let note = Note {
@@ -540,7 +547,7 @@ impl SecretStore for VaultStore {
         Ok(version_id(version))
     }
 
-    async fn discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
+    async fn op_discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
         let p = self.prepare(path).await?;
         self.client
             .send(
@@ -553,7 +560,7 @@ impl SecretStore for VaultStore {
         Ok(())
     }
 
-    async fn write_current(
+    async fn op_write_current(
         &self,
         path: &SecretPath,
         rotation_id: &RotationId,
@@ -582,13 +589,13 @@ impl SecretStore for VaultStore {
             // Through the staging path, so that a crash between the write and its note is
             // recognisable by the staged copy (see `list_versions`) and a retry is idempotent.
             Some(expected) => {
-                self.stage(path, rotation_id, value).await?;
-                self.promote(path, rotation_id, expected).await
+                self.op_stage(path, rotation_id, value).await?;
+                self.op_promote(path, rotation_id, expected).await
             }
         }
     }
 
-    async fn restore(
+    async fn op_restore(
         &self,
         path: &SecretPath,
         version: &VersionId,
@@ -601,9 +608,10 @@ impl SecretStore for VaultStore {
         if meta.current == from || restored == Some(from) {
             return Ok(version_id(meta.current));
         }
-        let (_, map) = self.read_data(&p, Some(from)).await?.ok_or_else(|| {
-            Error::not_found(format!("vault: version {from} of {p} does not exist"))
-        })?;
+        let (_, map) = self
+            .read_data(&p, Some(from))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("version {from} of {p} does not exist")))?;
         let previous = Self::previous_of(&meta, from)
             .or_else(|| meta.notes.get(&from).and_then(|n| n.previous));
         let note = Note {
@@ -617,7 +625,7 @@ impl SecretStore for VaultStore {
         Ok(version_id(version))
     }
 
-    async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
+    async fn op_list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
         let p = self.prepare(path).await?;
         let meta = self.read_meta(&p).await?.ok_or_else(|| self.missing(&p))?;
         let previous = Self::previous_of(&meta, meta.current);
@@ -677,5 +685,102 @@ impl SecretStore for VaultStore {
             );
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl SecretStore for VaultStore {
+    fn kind(&self) -> &'static str {
+        "vault"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            binary: false,
+            max_value_bytes: self.max_value_bytes,
+            json_objects: true,
+            single_pending: false,
+        }
+    }
+
+    async fn read_current(&self, path: &SecretPath) -> Result<VersionedSecret> {
+        let r = self.op_read_current(path).await;
+        r.map_err(self.at("read current value", path))
+    }
+
+    async fn read_previous(&self, path: &SecretPath) -> Result<Option<VersionedSecret>> {
+        let r = self.op_read_previous(path).await;
+        r.map_err(self.at("read previous value", path))
+    }
+
+    async fn read_version(
+        &self,
+        path: &SecretPath,
+        version: &VersionId,
+    ) -> Result<VersionedSecret> {
+        let r = self.op_read_version(path, version).await;
+        r.map_err(self.at(&format!("read version {version}"), path))
+    }
+
+    async fn read_pending(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+    ) -> Result<Option<VersionedSecret>> {
+        let r = self.op_read_pending(path, rotation_id).await;
+        r.map_err(self.at("read pending value", path))
+    }
+
+    async fn stage(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        value: &SecretValue,
+    ) -> Result<VersionId> {
+        let r = self.op_stage(path, rotation_id, value).await;
+        r.map_err(self.at("stage", path))
+    }
+
+    async fn promote(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        expected_current: &VersionId,
+    ) -> Result<VersionId> {
+        let r = self.op_promote(path, rotation_id, expected_current).await;
+        r.map_err(self.at("promote", path))
+    }
+
+    async fn discard_pending(&self, path: &SecretPath, rotation_id: &RotationId) -> Result<()> {
+        let r = self.op_discard_pending(path, rotation_id).await;
+        r.map_err(self.at("discard pending value", path))
+    }
+
+    async fn write_current(
+        &self,
+        path: &SecretPath,
+        rotation_id: &RotationId,
+        value: &SecretValue,
+        expected_current: Option<&VersionId>,
+    ) -> Result<VersionId> {
+        let r = self
+            .op_write_current(path, rotation_id, value, expected_current)
+            .await;
+        r.map_err(self.at("write", path))
+    }
+
+    async fn restore(
+        &self,
+        path: &SecretPath,
+        version: &VersionId,
+        expected_current: &VersionId,
+    ) -> Result<VersionId> {
+        let r = self.op_restore(path, version, expected_current).await;
+        r.map_err(self.at(&format!("restore version {version}"), path))
+    }
+
+    async fn list_versions(&self, path: &SecretPath) -> Result<Vec<VersionInfo>> {
+        let r = self.op_list_versions(path).await;
+        r.map_err(self.at("list versions", path))
     }
 }

@@ -69,6 +69,27 @@ fn vault_approle_errors_point_at_the_approle_line() {
 }
 
 #[test]
+fn vault_takes_one_auth_method_and_one_ca_and_names_the_second() {
+    let base = "[stores.bao]\nkind = \"vault\"\naddress = \"http://127.0.0.1:8200\"\n";
+    let two_auths =
+        format!("{base}token_file = \"t\"\njwt = {{ role = \"r\", jwt_file = \"/j\" }}\n");
+    let err = error_at(&config(&two_auths, ""), "stores.bao.jwt", "jwt = ");
+    assert!(err.message.contains("token_file and jwt"), "{err}");
+    let two_cas = format!("{base}ca_cert = \"a.pem\"\nca_path = \"certs\"\n");
+    let err = error_at(&config(&two_cas, ""), "stores.bao.ca_path", "ca_path = ");
+    assert!(err.message.contains("not both"), "{err}");
+    let empty_role = format!("{base}kubernetes = {{ role = \"\" }}\n");
+    error_at(
+        &config(&empty_role, ""),
+        "stores.bao.kubernetes.role",
+        "kubernetes = ",
+    );
+    let half_mtls = format!("{base}token_env = \"PATH\"\nclient_cert = \"c.pem\"\n");
+    let err = load_config(&config(&half_mtls, "")).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("stores.bao.client_key"), "{err}");
+}
+
+#[test]
 fn plugin_errors_name_the_plugin_field() {
     let plugins = "[verifiers.check]\nkind = \"command\"\ncommand = [\"true\"]\n\
                    [targets.app]\nkind = \"command\"\ncommand = [\"true\"]\ntimeout = \"0s\"\n";
