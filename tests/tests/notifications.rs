@@ -124,6 +124,16 @@ fn run_reminds_once_per_due_time() {
     let message = sent[0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("is due for rotation at"), "{message}");
 
+    let status = sandbox.run(&["status", "-o", "json"], None);
+    let rows: Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(rows[0]["reminder"], "due_soon", "{}", describe(&status));
+    let text = sandbox.run(&["status"], None);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("active (due_soon)"),
+        "{}",
+        describe(&text)
+    );
+
     let second = sandbox.run(&["run"], None);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     assert_eq!(

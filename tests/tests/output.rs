@@ -317,14 +317,19 @@ fn audit_verify_reports_what_it_checked() {
     assert_eq!(check["first_at"], lines[0]["event"]["at"], "{check}");
     assert_eq!(check["last_at"], lines.last().expect("last")["event"]["at"]);
 
-    // An edited line: invalid, and no count is vouched for.
+    // An edited line: invalid, the break named, the lines read still counted.
     let edited = log.replacen("\"succeeded\"", "\"failed\"", 1);
     std::fs::write(sandbox.path().join(".rotation/audit.jsonl"), edited).expect("edit");
     let out = sandbox.run(&["audit", "verify", "-o", "json"], None);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let check: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(check["valid"], false);
-    assert!(check["records"].is_null(), "{check}");
+    assert_eq!(check["records"], lines.len(), "{check}");
+    assert!(
+        check["head_hash"].is_null(),
+        "no head for a broken chain: {check}"
+    );
+    assert_eq!(check["breaks"][0]["line"], 2, "{check}");
     assert!(
         check["error"].as_str().is_some_and(|e| e.contains("line")),
         "{check}"

@@ -122,7 +122,10 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
             AzureKind::Credential => Error::new(
                 ErrorKind::Unauthenticated,
                 format!(
-                    "{on}: no credential could get a token: {}; log in with `az login`, or set                      AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a workload identity                      (AZURE_FEDERATED_TOKEN_FILE) or a managed identity (AZURE_CLIENT_ID for a                      user-assigned one)",
+                    "{on}: no credential could get a token: {}; log in with `az login`, or set \
+                     AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, a workload identity \
+                     (AZURE_FEDERATED_TOKEN_FILE) or a managed identity (AZURE_CLIENT_ID for a \
+                     user-assigned one)",
                     causes(err)
                 ),
             ),
@@ -204,7 +207,8 @@ pub(crate) fn causes(err: &azure_core::Error) -> String {
 fn hint(err: &azure_core::Error) -> &'static str {
     let text = causes(err).to_lowercase();
     if text.contains("certificate") || text.contains("unknownissuer") {
-        "; the vault's TLS certificate is not trusted: set `ca_cert` on the store (a private CA)          or check the vault URL"
+        "; the vault's TLS certificate is not trusted: set `ca_cert` on the store (a private CA) \
+         or check the vault URL"
     } else if text.contains("dns error") || text.contains("lookup address") {
         "; the vault's host name does not resolve: check `vault_url`"
     } else if text.contains("connection refused") {

@@ -48,14 +48,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::stderr_line(&format!("error: cannot start the async runtime: {e}"));
             return exit::code(exit::FAILED);
         }
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => exit::code(code),
         Err(err) => {
-            eprintln!("error: {}", err.message);
+            output::stderr_line(&format!("error: {}", err.message));
             exit::code(err.code)
         }
     }

@@ -342,6 +342,7 @@ mod tests {
         m.set_quarantined(1);
         m.add_recoveries(3);
         m.emergency("leaked_in_logs");
+        m.set_reminders(2, 5);
 
         let text = m.render();
         let l = lines(&text);
@@ -363,6 +364,8 @@ mod tests {
             "rotation_quarantined 1",
             "rotation_recoveries_total 3",
             r#"rotation_emergencies_total{indicator="leaked_in_logs"} 1"#,
+            r#"rotation_reminders{state="overdue"} 2"#,
+            r#"rotation_reminders{state="due_soon"} 5"#,
             "# TYPE rotation_duration_seconds histogram",
             "# UNIT rotation_duration_seconds seconds",
         ] {

@@ -565,7 +565,7 @@ async fn ids(http: &reqwest::Client, base: &str, token: &str) -> Vec<String> {
     list.as_array()
         .map(|l| {
             l.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                .filter_map(|s| s["secret"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()

@@ -18,7 +18,7 @@ use crate::output::{Report, emit, line, opt, when_opt};
 struct AuditCheck {
     path: String,
     valid: bool,
-    /// Records verified (none when the chain is broken: nothing in it can be vouched for).
+    /// Complete records read (a broken chain still says how many lines were checked).
     records: Option<usize>,
     /// Sequence number of the first record (1), none for an empty or broken log.
     first_seq: Option<u64>,
@@ -206,8 +206,12 @@ fn confirm(log: &str, breaks: usize) -> Result<(), CliError> {
             "audit repair: stdin is not a terminal; pass --yes to record the breaks",
         ));
     }
-    eprint!("Record {breaks} break(s) in {log} and continue the chain? [y/N] ");
-    let _ = std::io::stderr().flush();
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "Record {breaks} break(s) in {log} and continue the chain? [y/N] "
+    );
+    let _ = err.flush();
     let mut answer = String::new();
     stdin
         .lock()

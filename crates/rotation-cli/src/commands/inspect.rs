@@ -31,6 +31,8 @@ struct StatusRow {
     last_status: Option<RotationStatus>,
     last_success: Option<DateTime<Utc>>,
     next_rotation: Option<DateTime<Utc>>,
+    /// `overdue`, or `due_soon` (within the policy's `remind_before`); none otherwise.
+    reminder: Option<&'static str>,
     lease_holder: Option<String>,
     lease_expires_at: Option<DateTime<Utc>>,
     error: Option<String>,
@@ -69,6 +71,10 @@ async fn status_row(
         last_status: record.as_ref().and_then(|r| r.last_status),
         last_success: record.as_ref().and_then(|r| r.last_success),
         next_rotation: record.as_ref().and_then(|r| r.next_rotation),
+        reminder: record
+            .as_ref()
+            .and_then(|r| r.reminder(Utc::now(), entry.policy.remind_before()))
+            .map(|r| r.as_str()),
         lease_holder: lease.as_ref().map(|l| l.holder.clone()),
         lease_expires_at: lease.map(|l| l.expires_at),
         error: None,
@@ -114,7 +120,10 @@ impl Report for StatusTable {
                 r.secret.clone(),
                 opt(r.current_version.as_ref()),
                 opt(r.previous_version.as_ref()),
-                r.schedule.to_owned(),
+                match r.reminder {
+                    Some(reminder) => format!("{} ({reminder})", r.schedule),
+                    None => r.schedule.to_owned(),
+                },
                 opt(r.last_status),
                 when_opt(r.next_rotation, r.tz),
                 r.error.clone().unwrap_or_default(),
