@@ -303,26 +303,10 @@ fn xml_tag(body: &str, tag: &str) -> Option<String> {
 
 /// `err` and every cause under it, joined by `: ` (a cause the message above it already quotes
 /// is skipped): "dispatch failure: io error: client error (Connect): tcp connect error:
-/// Connection refused (os error 111)". `Debug` is never used: it would print the response.
+/// Connection refused (os error 111)". `Debug` is never used: it would print the response
+/// (see [`rotation_core::error::causes_after`], which also walks aws-config's SSO errors).
 fn causes(err: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![err.to_string()];
-    let mut cause = next(err);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = next(c);
-    }
-    parts.join(": ")
-}
-
-/// The cause under `err`. `cause()` rather than `source()`: aws-config's SSO token errors
-/// implement only the older method (which defaults to `source()` everywhere else), and without
-/// it the chain would stop before the token cache file that was not found.
-#[allow(deprecated, reason = "see above")]
-fn next(err: &dyn std::error::Error) -> Option<&dyn std::error::Error> {
-    err.cause()
+    rotation_core::error::causes_after(err.to_string(), err)
 }
 
 #[cfg(test)]

@@ -191,16 +191,7 @@ pub(crate) fn map(op: Op, name: &str, err: &azure_core::Error) -> Error {
 /// client error (Connect): dns error: failed to lookup address information: ...". Service
 /// responses are not part of the chain (bodies stay out: they could hold a value).
 pub(crate) fn causes(err: &azure_core::Error) -> String {
-    let mut parts: Vec<String> = vec![err.to_string()];
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
+    rotation_core::error::causes_after(err.to_string(), err)
 }
 
 /// A next step for failures that have an obvious one.

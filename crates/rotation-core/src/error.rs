@@ -163,3 +163,43 @@ impl Error {
         self.kind.is_temporary()
     }
 }
+
+/// `top` followed by the text of every error under `err`, joined by `: `, a cause the text
+/// before it already quotes skipped: "error sending request: client error (Connect): tcp
+/// connect error: Connection refused (os error 111)". The stores use it to say why a request
+/// failed; `Display` only, never `Debug` (which could print a response). Walks `cause()`
+/// rather than `source()`: some errors (aws-config's SSO token errors) implement only the
+/// older method, which defaults to `source()` everywhere else.
+#[allow(deprecated, reason = "see above")]
+pub fn causes_after(top: String, err: &dyn std::error::Error) -> String {
+    let mut parts = vec![top];
+    let mut cause = err.cause();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.cause();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes_after;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_is_joined_and_repeats_are_skipped() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Outer(io);
+        assert_eq!(causes_after(err.to_string(), &err), "outer: refused");
+        assert_eq!(
+            causes_after("outer: refused".into(), &err),
+            "outer: refused"
+        );
+    }
+}

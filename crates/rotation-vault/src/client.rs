@@ -95,16 +95,7 @@ fn login_hint(auth: &Auth) -> String {
 /// Connection refused (os error 111)". The URL is left out (the caller names it without the
 /// query string); reqwest's chain never holds a header or a body.
 pub(crate) fn causes(err: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = vec![text_without_url(err)];
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
+    rotation_core::error::causes_after(text_without_url(err), err)
 }
 
 /// reqwest's own text of `err` without its URL (which may carry the query string).
