@@ -258,3 +258,36 @@ fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
+
+/// At `-vvv` and with `RUST_LOG=trace` the SDK would log each request's body (the new value in
+/// PutSecretValue): neither the old nor the new value reaches stderr or stdout.
+#[test]
+fn trace_logging_of_an_aws_rotation_leaks_no_value() {
+    let moto = PrivateMoto::start();
+    moto.create_secret(SECRET, VALUE);
+    let sandbox = Sandbox::new(&config(&moto.endpoint));
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("RUST_LOG", "trace"),
+    ];
+    let mut old = VALUE;
+    for (args, new) in [
+        (
+            &["-vvv", "rotate", "db", "--value-stdin"][..],
+            "first-new-value-9c1e",
+        ),
+        (
+            &["rotate", "db", "--value-stdin"][..],
+            "second-new-value-4b7d",
+        ),
+    ] {
+        let out = run_command(command(&sandbox, args, &env), Some(new.as_bytes()));
+        let text = describe(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("TRACE"), "trace logging on: {text}");
+        assert!(!text.contains(old), "the old value leaked: {text}");
+        assert!(!text.contains(new), "the new value leaked: {text}");
+        old = new;
+    }
+}

@@ -80,6 +80,13 @@ fn raise(level: Level, steps: u8) -> Level {
     ORDER[(at + usize::from(steps)).min(ORDER.len() - 1)]
 }
 
+/// Targets held at debug at most, added after any filter (a later directive for the same
+/// target replaces an earlier one): their trace output can carry request bodies.
+const NEVER_TRACE: [&str; 2] = [
+    "aws_smithy_runtime=debug",
+    "aws_smithy_runtime::client::orchestrator=debug",
+];
+
 fn with_quiet(level: Level) -> String {
     let mut spec = level.as_str().to_ascii_lowercase();
     if level < Level::DEBUG {
@@ -102,18 +109,27 @@ pub fn use_colour(stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
 pub fn init(verbosity: Verbosity, format: LogFormat) {
     let env = |name: &str| std::env::var(name).ok();
     let (spec, source) = filter_spec(verbosity, env);
-    let (filter, rejected) = match EnvFilter::try_new(&spec) {
+    let (mut filter, rejected) = match EnvFilter::try_new(&spec) {
         Ok(filter) => (filter, None),
         Err(e) => {
             let fallback = with_quiet(verbosity.default);
             (EnvFilter::new(fallback), Some(e.to_string()))
         }
     };
+    // Whatever the filter says: at trace level the AWS SDK's orchestrator logs each request's
+    // `Debug`, body included (a PutSecretValue body is the new value).
+    for cap in NEVER_TRACE {
+        if let Ok(directive) = cap.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let no_color = std::env::var("NO_COLOR").ok();
     let ansi = format == LogFormat::Text
         && use_colour(std::io::stderr().is_terminal(), no_color.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // A closed stderr must not turn a log line into a panic (exit 101).
+        .log_internal_errors(false)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
