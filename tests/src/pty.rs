@@ -121,6 +121,17 @@ impl Pty {
         }
     }
 
+    /// Whether the terminal echoes what is typed (its modes as the child left them).
+    ///
+    /// # Panics
+    /// If the modes cannot be read.
+    pub fn echoes(&self) -> bool {
+        rustix::termios::tcgetattr(&self.master)
+            .expect("terminal modes")
+            .local_modes
+            .contains(rustix::termios::LocalModes::ECHO)
+    }
+
     /// Type `text` into the terminal.
     pub fn type_text(&self, text: &str) {
         (&self.master)

@@ -62,8 +62,14 @@ fn a_broken_chain_refuses_writers_until_repaired() {
         before
     );
     assert_eq!(std::fs::read_to_string(&log).expect("log"), edited);
-    // Views still work.
+    // Views still work; `history` says the chain is broken and leaves the edited record out.
     assert_eq!(sandbox.run(&["status"], None).status.code(), Some(0));
+    let out = sandbox.run(&["history", "s", "-o", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(stderr(&out).contains("audit line 2"), "{}", describe(&out));
+    let history: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let events = history["events"].as_array().expect("events");
+    assert_eq!(events.len(), text.lines().count() - 1, "{history}");
 
     // A repair needs a confirmation: no terminal and no --yes changes nothing.
     let out = sandbox.run(&["audit", "repair"], None);

@@ -45,6 +45,29 @@ fn a_typed_value_is_asked_twice_without_echo_and_rotated_to() {
 }
 
 #[test]
+fn ctrl_c_at_the_prompt_cancels_and_gives_the_echo_back() {
+    let sandbox = sandbox();
+    let (child, pty) = Pty::spawn(sandbox.command(&["rotate", "s", "--value-stdin"]), BOTH);
+    pty.wait_for("New value", 1);
+    assert!(!pty.echoes(), "echo is off at the prompt");
+    pty.type_text("half-typed-value\u{3}");
+    let out = child.wait_with_output().expect("wait");
+    pty.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n--- terminal\n{}",
+        describe(&out),
+        pty.seen()
+    );
+    assert!(pty.seen().contains("cancelled"), "{}", pty.seen());
+    assert!(!pty.seen().contains("half-typed"), "{}", pty.seen());
+    assert!(pty.echoes(), "the terminal echoes again");
+    let (version, _) = current(&sandbox.store(".rotation/store"), "app/key");
+    assert_eq!(version, "1", "nothing changed");
+}
+
+#[test]
 fn two_different_answers_are_refused_and_change_nothing() {
     let sandbox = sandbox();
     let (child, pty) = Pty::spawn(sandbox.command(&["rotate", "s", "--value-stdin"]), BOTH);

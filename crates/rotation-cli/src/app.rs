@@ -89,9 +89,14 @@ impl Context {
         Ok((rt, binding))
     }
 
-    /// Verified audit events (empty when no log exists yet).
+    /// The events of the intact audit records (empty when no log exists yet); a broken chain
+    /// is said on stderr, and the view goes on.
     pub async fn audit_events(&self, cfg: &Resolved) -> Result<Vec<AuditEvent>, CliError> {
-        Ok(rotation_runtime::verified_audit(cfg).await?)
+        let (events, broken) = rotation_runtime::readable_audit(cfg).await?;
+        if let Some(why) = broken {
+            crate::output::stderr_line(&format!("warning: {why}"));
+        }
+        Ok(events)
     }
 
     /// The entries named by `ids` (all when empty); unknown ids are usage errors.

@@ -310,6 +310,7 @@ pub async fn schedule_round_trip_and_list(store: &dyn StateStore) {
         rotation_count: 1 << 40,
         consecutive_failures: 7,
         reminded_for: Some(t("2199-03-04T05:06:07.000000001Z")),
+        reminded_overdue: true,
     };
     let minimal = ScheduleRecord::new(SecretId::new(format!("{p}-b")), "daily", "s1", None);
     store.put_schedule(&minimal).await.expect("put minimal");
@@ -548,14 +549,30 @@ pub async fn update_schedule_is_one_change_and_none_without_schedule(store: &dyn
     assert_eq!(resumed.rotation_count, 7);
     let due = t0 + mins(5);
     let reminded = store
-        .update_schedule(&id, &rotation_core::ScheduleChange::Reminded { due })
+        .update_schedule(
+            &id,
+            &rotation_core::ScheduleChange::Reminded(rotation_core::Reminder::Overdue { due }),
+        )
         .await
         .expect("update")
         .expect("exists");
     assert_eq!(reminded.reminded_for, Some(due));
+    assert!(reminded.reminded_overdue);
     assert_eq!(
         store.schedule(&id).await.expect("read"),
         Some(reminded),
         "the reminder mark is stored"
     );
+    let soon = store
+        .update_schedule(
+            &id,
+            &rotation_core::ScheduleChange::Reminded(rotation_core::Reminder::DueSoon {
+                due: due + mins(1),
+            }),
+        )
+        .await
+        .expect("update")
+        .expect("exists");
+    assert!(!soon.reminded_overdue);
+    assert_eq!(store.schedule(&id).await.expect("read"), Some(soon));
 }

@@ -175,13 +175,26 @@ pub fn causes_after(top: String, err: &dyn std::error::Error) -> String {
     let mut parts = vec![top];
     let mut cause = err.cause();
     while let Some(c) = cause {
-        let text = c.to_string();
+        let text = one_line(&c.to_string());
         if !parts.last().is_some_and(|p| p.contains(&text)) {
             parts.push(text);
         }
         cause = c.cause();
     }
     parts.join(": ")
+}
+
+/// Longest cause kept by [`causes_after`], in characters.
+const CAUSE_CHARS: usize = 300;
+
+/// `text` on one line (line breaks and runs of blanks become one space), cut to
+/// [`CAUSE_CHARS`] characters: a cause such as a credential program's stderr can be long.
+fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match joined.char_indices().nth(CAUSE_CHARS) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +204,16 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
     struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_one_short_line() {
+        let long = format!("line one\n  line two\n{}", "x".repeat(500));
+        let err = Outer(std::io::Error::other(long));
+        let text = causes_after("outer".into(), &err);
+        assert!(text.starts_with("outer: line one line two xxx"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        assert_eq!(text.chars().count(), "outer: ".len() + 300 + 1, "{text}");
+    }
 
     #[test]
     fn the_chain_is_joined_and_repeats_are_skipped() {

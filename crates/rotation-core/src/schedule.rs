@@ -44,6 +44,10 @@ pub struct ScheduleRecord {
     /// reminder per due time, however often the sweep runs.
     #[serde(default)]
     pub reminded_for: Option<DateTime<Utc>>,
+    /// Whether the reminder sent for `reminded_for` said overdue: a due-soon reminder does not
+    /// stand in for the overdue one that follows it at the same due time.
+    #[serde(default)]
+    pub reminded_overdue: bool,
 }
 
 impl ScheduleRecord {
@@ -68,6 +72,7 @@ impl ScheduleRecord {
             rotation_count: 0,
             consecutive_failures: 0,
             reminded_for: None,
+            reminded_overdue: false,
         }
     }
 
@@ -134,14 +139,17 @@ impl ScheduleRecord {
         (due - now <= window).then_some(Reminder::DueSoon { due })
     }
 
-    /// Whether a reminder for the current due time is still to be sent.
+    /// Whether a reminder for the current due time is still to be sent: none was sent for it,
+    /// or only the due-soon one and it is overdue now.
     pub fn reminder_pending(
         &self,
         now: DateTime<Utc>,
         remind_before: Option<Duration>,
     ) -> Option<Reminder> {
-        self.reminder(now, remind_before)
-            .filter(|r| self.reminded_for != Some(r.due()))
+        self.reminder(now, remind_before).filter(|r| {
+            self.reminded_for != Some(r.due())
+                || (matches!(r, Reminder::Overdue { .. }) && !self.reminded_overdue)
+        })
     }
 
     /// Whether the scheduler may start it at `now`.
@@ -225,11 +233,8 @@ pub enum ScheduleChange {
     },
     /// A rotation of the secret finished.
     Finished(AttemptOutcome),
-    /// A reminder was sent for the due time `due` (see [`ScheduleRecord::reminder_pending`]).
-    Reminded {
-        /// The `next_rotation` the reminder was about.
-        due: DateTime<Utc>,
-    },
+    /// This reminder was sent (see [`ScheduleRecord::reminder_pending`]).
+    Reminded(Reminder),
 }
 
 impl ScheduleChange {
@@ -253,7 +258,7 @@ impl ScheduleChange {
             Self::Resume => "resume",
             Self::Respec { .. } => "respec",
             Self::Finished(_) => "finished",
-            Self::Reminded { .. } => "reminded",
+            Self::Reminded(_) => "reminded",
         }
     }
 
@@ -280,7 +285,10 @@ impl ScheduleChange {
                 record.next_rotation = *next_rotation;
             }
             Self::Finished(outcome) => record.record_result(outcome),
-            Self::Reminded { due } => record.reminded_for = Some(*due),
+            Self::Reminded(reminder) => {
+                record.reminded_for = Some(reminder.due());
+                record.reminded_overdue = matches!(reminder, Reminder::Overdue { .. });
+            }
         }
     }
 }
@@ -376,8 +384,20 @@ mod tests {
             s.reminder(now + chrono::Duration::days(3), None),
             Some(Reminder::Overdue { due: soon })
         );
-        ScheduleChange::Reminded { due: soon }.apply(&mut s);
+        ScheduleChange::Reminded(Reminder::DueSoon { due: soon }).apply(&mut s);
         assert_eq!(s.reminder_pending(now, Some(week)), None, "sent once");
+        let later = now + chrono::Duration::days(3);
+        assert_eq!(
+            s.reminder_pending(later, Some(week)),
+            Some(Reminder::Overdue { due: soon }),
+            "due soon does not stand in for overdue"
+        );
+        ScheduleChange::Reminded(Reminder::Overdue { due: soon }).apply(&mut s);
+        assert_eq!(
+            s.reminder_pending(later, Some(week)),
+            None,
+            "overdue sent once"
+        );
         s.paused = true;
         assert!(
             s.reminder(now, Some(week)).is_some(),

@@ -8,6 +8,7 @@
 //! several replicas) replaces SQLite and the JSONL file here without touching either.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod logging;
 pub mod notify;
 pub mod reminders;
@@ -21,9 +22,12 @@ use rotation_core::{
     AuditSink, Bindings, Engine, Error, Journal, Result, SchedulerBuilder, SecretBinding, SecretId,
     StateStore, Statistics,
 };
-use rotation_file::JsonlAuditSink;
 use rotation_state_sqlite::SqliteStateStore;
 
+pub use crate::audit::{
+    AuditCheck, audit_report, ensure_audit_intact, open_audit, readable_audit, repair_audit,
+    writable_audit,
+};
 use crate::notify::Notifier;
 
 /// Which secrets get bindings (opening a store can cost a network round trip or a credential
@@ -139,87 +143,6 @@ pub async fn open_state(cfg: &Resolved) -> Result<Arc<dyn StateStore>> {
     Ok(state)
 }
 
-/// The audit sink of `cfg` (the log is created on first use).
-pub fn open_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
-    Ok(Arc::new(JsonlAuditSink::open(&cfg.audit_path).map_err(
-        |e| e.context(format!("audit log {}", cfg.audit_path.display())),
-    )?))
-}
-
-/// The audit sink of `cfg` for a command that writes (a rotation, a rollback, a schedule
-/// change, a statistics reset): the whole chain is checked first, and a break no repair
-/// acknowledged refuses the command, naming the log, the first broken record and the repair
-/// command. Creates the log on first use.
-pub async fn writable_audit(cfg: &Resolved) -> Result<Arc<dyn AuditSink>> {
-    let audit = open_audit(cfg)?;
-    let report = audit
-        .inspect()
-        .await
-        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))?;
-    refuse_broken(cfg, &report)?;
-    Ok(audit)
-}
-
-/// Refuse (like [`writable_audit`]) when the audit chain of `cfg` is broken, without creating
-/// the log: for writers that do not append to it (schedule changes).
-pub async fn ensure_audit_intact(cfg: &Resolved) -> Result<()> {
-    refuse_broken(cfg, &audit_report(cfg).await?)
-}
-
-fn refuse_broken(cfg: &Resolved, report: &rotation_core::ChainReport) -> Result<()> {
-    let Some(first) = report.broken.first() else {
-        return Ok(());
-    };
-    let more = match report.broken.len() {
-        1 => String::new(),
-        n => format!(" (and {} more break(s))", n - 1),
-    };
-    Err(Error::invalid_value(format!(
-        "audit log {}: the hash chain is broken: {}{more}; writing commands are refused until \
-         the break is recorded: inspect the log (restore it from a backup if you have one), \
-         then run `rotation audit repair`",
-        cfg.audit_path.display(),
-        first.describe()
-    )))
-}
-
-/// The check of the audit chain of `cfg`, without creating the log (an empty report when it
-/// does not exist yet).
-pub async fn audit_report(cfg: &Resolved) -> Result<rotation_core::ChainReport> {
-    if !cfg.audit_path.exists() {
-        return Ok(rotation_core::ChainReport::intact(Vec::new()));
-    }
-    open_audit(cfg)?
-        .inspect()
-        .await
-        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))
-}
-
-/// Record every unacknowledged break of the audit chain of `cfg` (see
-/// [`AuditSink::repair`]); `None` when nothing is broken or no log exists.
-pub async fn repair_audit(cfg: &Resolved) -> Result<Option<rotation_core::Repair>> {
-    if !cfg.audit_path.exists() {
-        return Ok(None);
-    }
-    open_audit(cfg)?
-        .repair(chrono::Utc::now())
-        .await
-        .map_err(|e| e.context(format!("audit log {}", cfg.audit_path.display())))
-}
-
-/// The verified audit trail of `cfg`, without creating it (empty when it does not exist yet).
-pub async fn verified_audit(cfg: &Resolved) -> Result<Vec<rotation_core::AuditEvent>> {
-    if !cfg.audit_path.exists() {
-        return Ok(Vec::new());
-    }
-    open_audit(cfg)?.verify().await.map_err(|e| {
-        e.context(format!(
-            "audit log {} failed verification",
-            cfg.audit_path.display()
-        ))
-    })
-}
-
 /// The engine and what it works on, opened from one config. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -305,6 +228,22 @@ impl Runtime {
     pub async fn flush_notifications(&self, within: Duration) {
         self.notifier.flush(within).await;
     }
+    /// Refused (naming the log, the first break and `rotation audit repair`) while the audit
+    /// chain has a break no repair acknowledged: a long-running process checks it again before
+    /// writing (the log may be edited while it runs).
+    pub async fn audit_intact(&self) -> Result<()> {
+        audit::refuse_broken(&self.config, &self.audit_check_report().await?)
+    }
+    /// The check of the whole audit chain (`audit verify`).
+    pub async fn audit_check(&self) -> AuditCheck {
+        AuditCheck::of(&self.config, self.audit_check_report().await)
+    }
+    async fn audit_check_report(&self) -> Result<rotation_core::ChainReport> {
+        self.audit
+            .inspect()
+            .await
+            .map_err(|e| e.context(format!("audit log {}", self.config.audit_path.display())))
+    }
     /// Wait for rotations in flight in this process, at most `within`.
     pub async fn drain(&self, within: Duration) -> bool {
         self.engine.drain(within).await
@@ -332,6 +271,8 @@ impl Runtime {
         let bindings = config.bind()?;
         let notifier =
             Notifier::from_config(&config.webhooks).map_err(|e| Error::config("webhooks", e))?;
+        // Reconciling writes the state: refused on a broken chain like every writer.
+        self.audit_intact().await?;
         rotation_config::schedules::reconcile(&config, &*self.state, chrono::Utc::now())
             .await
             .map_err(|e| e.context("reconciling schedules"))?;

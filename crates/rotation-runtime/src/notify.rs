@@ -267,6 +267,12 @@ impl Notifier {
         self.shared.hooks.is_empty()
     }
 
+    /// Whether any webhook is subscribed to `kind` (a reminder nobody receives is not marked
+    /// sent).
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.shared.hooks.iter().any(|h| h.wants(kind))
+    }
+
     /// Notify the end of a rotation if its policy's `notify` flags ask for it (`on_success`,
     /// `on_failure`, `on_rollback`); the one rule every front end applies.
     pub fn rotation_finished(&self, policy: &RotationPolicy, result: &RotationResult) {
@@ -324,6 +330,11 @@ impl Notifier {
                 deliver(&shared.client, &shared.hooks[index], &body).await;
             });
         }
+    }
+
+    /// Deliveries queued and not finished yet.
+    pub fn pending(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
     }
 
     /// Wait until every queued delivery finished (delivered or given up), at most `within`. For

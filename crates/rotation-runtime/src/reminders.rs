@@ -45,8 +45,10 @@ impl Sweep {
     }
 }
 
-/// Send the reminders not sent yet for their due time. Without a webhook nothing is marked (a
-/// server configured later still reminds); each reminder is logged at warn either way.
+/// Send the reminders not sent yet for their due time. Without a webhook subscribed to
+/// `reminder` nothing is marked (a webhook configured later still reminds); each reminder is
+/// logged at warn either way. A secret rotating in this process right now is skipped: its
+/// schedule moves when the rotation ends.
 pub async fn send(rt: &Runtime, now: DateTime<Utc>) -> Result<Sweep> {
     let schedules = rt.state().schedules().await?;
     let mut sent = 0;
@@ -57,20 +59,18 @@ pub async fn send(rt: &Runtime, now: DateTime<Utc>) -> Result<Sweep> {
         let Some(reminder) = s.reminder_pending(now, entry.policy.remind_before()) else {
             continue;
         };
+        if rt.engine().running(&s.secret).is_some() {
+            continue;
+        }
         let message = describe(&s.secret, reminder, now);
         tracing::warn!(secret = %s.secret, state = reminder.as_str(), due = %reminder.due(), "{message}");
-        if rt.notifier().is_empty() {
+        if !rt.notifier().wants(EventKind::Reminder) {
             continue;
         }
         // Marked first: a crash between the two loses one reminder rather than repeating it
         // at every run.
         rt.state()
-            .update_schedule(
-                &s.secret,
-                &ScheduleChange::Reminded {
-                    due: reminder.due(),
-                },
-            )
+            .update_schedule(&s.secret, &ScheduleChange::Reminded(reminder))
             .await?;
         rt.notifier().notify(Event {
             kind: EventKind::Reminder,

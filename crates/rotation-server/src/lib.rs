@@ -260,9 +260,7 @@ pub async fn launch_with_reload(
             "shutdown: rotations still running; the next start recovers them"
         );
     }
-    app.current()
-        .notifier()
-        .flush(std::time::Duration::from_secs(5))
+    app.flush_notifications(std::time::Duration::from_secs(5))
         .await;
     tracing::info!("rotation-server stopped");
     Ok(())

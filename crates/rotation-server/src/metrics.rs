@@ -75,6 +75,7 @@ pub struct Metrics {
     recoveries: Counter,
     emergencies: Family<IndicatorLabels, Counter>,
     reminders: Family<ReminderLabels, Gauge>,
+    audit_broken: Gauge,
 }
 
 impl Metrics {
@@ -95,6 +96,7 @@ impl Metrics {
         let recoveries = Counter::default();
         let emergencies = Family::<IndicatorLabels, Counter>::default();
         let reminders = Family::<ReminderLabels, Gauge>::default();
+        let audit_broken = Gauge::default();
 
         // The encoder appends `_total` to counters and the unit to unit-bearing metrics, so the
         // names registered here are the exposed names without those suffixes.
@@ -148,6 +150,12 @@ impl Metrics {
              (state=due_soon), as of the last reminder sweep",
             reminders.clone(),
         );
+        registry.register(
+            "rotation_audit_chain_broken",
+            "1 while the audit log's hash chain has a break no repair acknowledged (writing \
+             API calls and scheduled rotations are held), else 0",
+            audit_broken.clone(),
+        );
 
         Self {
             registry,
@@ -160,7 +168,13 @@ impl Metrics {
             recoveries,
             emergencies,
             reminders,
+            audit_broken,
         }
+    }
+
+    /// Sets `rotation_audit_chain_broken`.
+    pub fn set_audit_broken(&self, broken: bool) {
+        self.audit_broken.set(i64::from(broken));
     }
 
     /// Sets `rotation_reminders{state="overdue"}` and `{state="due_soon"}`.

@@ -23,6 +23,9 @@ pub(crate) enum ReloadError {
     /// The webhooks, the stores or the schedules refused the new config.
     #[error("{}", .0)]
     Open(rotation_core::Error),
+    /// The audit chain is broken (writers are held until `rotation audit repair`).
+    #[error("{0}")]
+    AuditBroken(String),
     /// The server is shutting down.
     #[error("the server is shutting down")]
     Stopping,
@@ -35,7 +38,7 @@ impl ReloadError {
             ReloadError::Config(e) => e.field.clone(),
             ReloadError::RestartOnly(f) => Some((*f).to_owned()),
             ReloadError::Open(e) => e.field().map(str::to_owned),
-            ReloadError::Stopping => None,
+            ReloadError::Stopping | ReloadError::AuditBroken(_) => None,
         }
     }
     /// The message for an API client: the file's path stays in the server log.
@@ -115,6 +118,11 @@ impl AppInner {
     async fn reload_locked(&self) -> Result<ReloadReport, ReloadError> {
         if self.is_stopping() {
             return Err(ReloadError::Stopping);
+        }
+        // A reload is also how an operator says "I repaired the chain": checked first.
+        self.check_audit().await;
+        if let Some(why) = self.audit_refusal() {
+            return Err(ReloadError::AuditBroken(why));
         }
         let path = self.config_path().to_owned();
         let cfg: Resolved = tokio::task::spawn_blocking(move || rotation_config::load(&path))

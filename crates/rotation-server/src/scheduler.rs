@@ -2,8 +2,9 @@
 //! first resolve interrupted rotations the journal still shows (one a restart skipped because
 //! the dead holder's lease was live is finished once it expires), then start the due rotations
 //! with the permits the API and emergencies share. Once a minute, near-expiry reminders are
-//! sent and their gauge refreshed. Pending emergencies hold scheduled work back,
-//! and nothing new starts once shutdown began.
+//! sent and their gauge refreshed, and the audit chain is checked again: while it is broken,
+//! recovery and scheduled work are held (as are the API's writers). Pending emergencies hold
+//! scheduled work back, and nothing new starts once shutdown began.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
     let mut generation = app.current();
     let mut scheduler = build(&app, &generation);
     let mut last_reminders: Option<tokio::time::Instant> = None;
+    let mut last_audit_check = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             return;
@@ -29,15 +31,17 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
             generation = now;
             scheduler = build(&app, &generation);
         }
-        tokio::select! {
-            _ = recover(&app, &scheduler) => {}
-            _ = stop.changed() => return,
-        }
-        // Reminders list every schedule: once a minute, not every tick.
-        if last_reminders.is_none_or(|t| t.elapsed() >= REMINDER_SWEEP) {
-            last_reminders = Some(tokio::time::Instant::now());
+        // The chain was checked at start; again every minute (edited or repaired since).
+        if last_audit_check.elapsed() >= AUDIT_CHECK {
+            last_audit_check = tokio::time::Instant::now();
             tokio::select! {
-                _ = reminders(&generation, &app) => {}
+                _ = app.check_audit() => {}
+                _ = stop.changed() => return,
+            }
+        }
+        if app.audit_refusal().is_none() {
+            tokio::select! {
+                _ = recover(&app, &scheduler) => {}
                 _ = stop.changed() => return,
             }
         }
@@ -49,6 +53,15 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
                 _ = stop.changed() => return,
             }
         }
+        // After the pass, so a secret it just started is not reported overdue. Reminders list
+        // every schedule: once a minute, not every tick.
+        if last_reminders.is_none_or(|t| t.elapsed() >= REMINDER_SWEEP) {
+            last_reminders = Some(tokio::time::Instant::now());
+            tokio::select! {
+                _ = reminders(&generation, &app) => {}
+                _ = stop.changed() => return,
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(generation.settings().tick) => {}
             // A dropped sender (launch failed) is a stop as well.
@@ -56,6 +69,9 @@ pub(crate) async fn run(app: App, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// How often the audit chain is checked again (each check reads the whole log).
+const AUDIT_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How often the reminder sweep runs.
 const REMINDER_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);

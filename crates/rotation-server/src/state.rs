@@ -119,6 +119,11 @@ pub(crate) struct AppInner {
     emergencies: AtomicUsize,
     quarantined: Mutex<HashSet<SecretId>>,
     stopping: AtomicBool,
+    /// Why writers are refused: the audit chain's first unacknowledged break, as of the last
+    /// check ([`AppInner::note_audit`]).
+    audit_broken: RwLock<Option<String>>,
+    /// Notifiers of replaced generations with deliveries still queued (flushed at shutdown).
+    retired: Mutex<Vec<Arc<Notifier>>>,
 }
 
 /// Why a rotation was not started.
@@ -162,6 +167,8 @@ impl AppInner {
             emergencies: AtomicUsize::new(0),
             quarantined: Mutex::default(),
             stopping: AtomicBool::new(false),
+            audit_broken: RwLock::new(None),
+            retired: Mutex::default(),
         }
     }
 
@@ -172,10 +179,30 @@ impl AppInner {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-    /// Serve `next` from now on; returns the generation it replaces.
+    /// Serve `next` from now on; returns the generation it replaces. Its webhooks still
+    /// queued are delivered (and waited for at shutdown).
     pub(crate) fn swap(&self, next: Generation) -> Arc<Generation> {
-        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        std::mem::replace(&mut *current, Arc::new(next))
+        let old = {
+            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *current, Arc::new(next))
+        };
+        let mut retired = lock(&self.retired);
+        retired.retain(|n| n.pending() > 0);
+        if old.notifier.pending() > 0 {
+            retired.push(old.notifier.clone());
+        }
+        old
+    }
+    /// Wait for the webhook deliveries of this and every replaced generation, at most
+    /// `within`.
+    pub(crate) async fn flush_notifications(&self, within: std::time::Duration) {
+        let mut all = lock(&self.retired).clone();
+        all.push(self.current().notifier.clone());
+        let deadline = tokio::time::Instant::now() + within;
+        for notifier in all {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            notifier.flush(left).await;
+        }
     }
     /// The config file.
     pub(crate) fn config_path(&self) -> &std::path::Path {
@@ -205,9 +232,46 @@ impl AppInner {
     pub(crate) fn permits(&self) -> &Arc<Semaphore> {
         &self.permits
     }
-    /// Whether scheduled work must wait: emergencies pending, or shutdown begun.
+    /// Whether scheduled work must wait: emergencies pending, shutdown begun, or the audit
+    /// chain broken.
     pub(crate) fn holds_scheduled_work(&self) -> bool {
-        self.emergencies.load(Ordering::SeqCst) > 0 || self.is_stopping()
+        self.emergencies.load(Ordering::SeqCst) > 0
+            || self.is_stopping()
+            || self.audit_refusal().is_some()
+    }
+    /// Check the audit chain again (the log may be edited, or repaired, while the server runs).
+    pub(crate) async fn check_audit(&self) {
+        let check = self.current().runtime().audit_check().await;
+        self.note_audit(&check);
+    }
+    /// Hold or release writers by what a check of the audit chain found.
+    pub(crate) fn note_audit(&self, check: &rotation_runtime::AuditCheck) {
+        let refusal = (!check.valid).then(|| {
+            format!(
+                "{}; writing requests and scheduled rotations are held until the break is \
+                 recorded: inspect the log, then run `rotation audit repair` (the server \
+                 notices within a minute, or at `POST /v1/reload`)",
+                check
+                    .error
+                    .as_deref()
+                    .unwrap_or("the audit log cannot be checked")
+            )
+        });
+        let mut broken = self.audit_broken.write().unwrap_or_else(|p| p.into_inner());
+        match (&*broken, &refusal) {
+            (None, Some(why)) => tracing::error!("audit chain broken: {why}"),
+            (Some(_), None) => tracing::info!("audit chain intact again: writers released"),
+            _ => {}
+        }
+        self.metrics.set_audit_broken(refusal.is_some());
+        *broken = refusal;
+    }
+    /// Why a writing request is refused now (the audit chain is broken), if it is.
+    pub(crate) fn audit_refusal(&self) -> Option<String> {
+        self.audit_broken
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// Whether shutdown began.
     pub(crate) fn is_stopping(&self) -> bool {

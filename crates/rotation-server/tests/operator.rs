@@ -536,6 +536,125 @@ async fn rollback_verify_audit_versions_and_paged_history() {
             .is_some_and(|e| e.contains("audit line")),
         "{check}"
     );
+    // The CLI's fields: the lines read are still counted, the break is listed, no head.
+    assert_eq!(check["records"], lines_now.lines().count(), "{check}");
+    assert_eq!(check["first_seq"], 1, "{check}");
+    assert!(check["head_hash"].is_null(), "{check}");
+    assert_eq!(check["breaks"].as_array().map(Vec::len), Some(1), "{check}");
+    assert_eq!(check["breaks"][0]["kind"], "content", "{check}");
+}
+
+/// A running server notices an audit chain broken after its start: writers answer 409, the
+/// scheduler holds, views go on; `rotation audit repair` and a reload release them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_broken_while_running_holds_writers_until_repaired() {
+    let secrets = secret("a", "unchecked") + &secret("tick", "often");
+    let server = start(&config("", &base_tokens(), &secrets));
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let url = |p: &str| format!("{base}{p}");
+    let audit_path = server._dir.path().join(".rotation/audit.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&audit_path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    rotate(&http, &base, "a").await;
+    eventually("the scheduled secret rotates", || async { lines() >= 8 }).await;
+
+    // Edit the first record (a rotation of `a`), then any check notices it.
+    let text = std::fs::read_to_string(&audit_path).expect("audit log");
+    let first = text.lines().next().expect("a line").to_owned();
+    let edited = first.replacen("\"secret\":\"a\"", "\"secret\":\"b\"", 1);
+    assert_ne!(edited, first);
+    std::fs::write(&audit_path, text.replacen(&first, &edited, 1)).expect("tamper");
+    let (status, check) = call(&http, "GET", &url("/v1/audit/verify"), Some(READER), None).await;
+    assert_eq!(
+        (status, check["valid"].clone()),
+        (200, json!(false)),
+        "{check}"
+    );
+
+    // Writers: 409 naming the log, the break and the repair command.
+    for (method, path, body) in [
+        ("POST", "/v1/secrets/a/rotate", None),
+        ("POST", "/v1/secrets/a/rollback", None),
+        ("POST", "/v1/secrets/a/verify", None),
+        ("POST", "/v1/secrets/a/schedule/pause", None),
+        (
+            "POST",
+            "/v1/emergency",
+            Some(
+                json!({"secret_ids": ["a"], "indicator": "leaked_credential", "severity": "high"}),
+            ),
+        ),
+        ("POST", "/v1/reload", None),
+    ] {
+        let (status, refused) = call(&http, method, &url(path), Some(OPERATOR), body).await;
+        assert_eq!(status, 409, "{path}: {refused}");
+        assert_eq!(
+            refused["error"]["code"], "audit_chain_broken",
+            "{path}: {refused}"
+        );
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("audit line 1") && message.contains("rotation audit repair"),
+            "{path}: {message}"
+        );
+    }
+    // The scheduler holds: `tick` is due every second, nothing is appended.
+    let held = lines();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        lines(),
+        held,
+        "no scheduled rotation while the chain is broken"
+    );
+    let (_, metrics) = call(&http, "GET", &url("/metrics"), Some(READER), None).await;
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("rotation_audit_chain_broken 1")),
+        "{metrics}"
+    );
+    // Views go on: the history of `a` leaves the edited record out and says why.
+    let (status, history) = call(
+        &http,
+        "GET",
+        &url("/v1/secrets/a/history"),
+        Some(READER),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        history["chain_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("audit line 1")),
+        "{history}"
+    );
+
+    // Repaired (what `rotation audit repair` does), then a reload releases the writers.
+    let sink = rotation_file::JsonlAuditSink::open(&audit_path).expect("sink");
+    rotation_core::AuditSink::repair(&sink, chrono::Utc::now())
+        .await
+        .expect("repair")
+        .expect("a break to record");
+    let (status, report) = call(&http, "POST", &url("/v1/reload"), Some(OPERATOR), None).await;
+    assert_eq!(status, 200, "{report}");
+    rotate(&http, &base, "a").await;
+    let released = lines();
+    eventually("scheduled rotations resume", || async {
+        lines() > released + 4
+    })
+    .await;
+    let (_, check) = call(&http, "GET", &url("/v1/audit/verify"), Some(READER), None).await;
+    assert_eq!(check["valid"], true, "{check}");
+    assert_eq!(
+        check["repairs"].as_array().map(Vec::len),
+        Some(1),
+        "{check}"
+    );
 }
 
 /// Wait until `probe` holds (checked every 100 ms, at most 10 s).

@@ -8,7 +8,7 @@
 //! atomic across processes. A busy database is waited on for up to 10 s, then reported as
 //! [`ErrorKind::Temporary`](rotation_core::ErrorKind::Temporary).
 //!
-//! # Schema (migrations 1 to 3, tracked with `PRAGMA user_version`)
+//! # Schema (migrations 1 to 4, tracked with `PRAGMA user_version`)
 //! Every time is stored as unix milliseconds plus a `*_ns` column holding the nanoseconds
 //! within that millisecond, so values round-trip exactly and compare as the in-memory store
 //! compares them.
@@ -22,8 +22,9 @@
 //!   lease per secret, expired or not.
 //! - `schedules(secret PK, policy, spec, enabled, paused, quarantined, active, next_rotation,
 //!   next_rotation_ns, last_rotation, last_rotation_ns, last_status, last_success,
-//!   last_success_ns, rotation_count, consecutive_failures, reminded_for, reminded_for_ns)`
-//!   (the last two added by migration 3) where
+//!   last_success_ns, rotation_count, consecutive_failures, reminded_for, reminded_for_ns,
+//!   reminded_overdue)`
+//!   (`reminded_for*` added by migration 3, `reminded_overdue` by migration 4) where
 //!   `active = enabled AND NOT paused AND NOT quarantined` (checked); the partial index
 //!   `schedules_due(next_rotation, next_rotation_ns, secret) WHERE active = 1 AND next_rotation
 //!   IS NOT NULL` serves due checks without scanning every schedule.

@@ -18,15 +18,15 @@ macro_rules! columns {
     () => {
         "secret, policy, spec, enabled, paused, quarantined, next_rotation, next_rotation_ns, \
          last_rotation, last_rotation_ns, last_status, last_success, last_success_ns, \
-         rotation_count, consecutive_failures, reminded_for, reminded_for_ns"
+         rotation_count, consecutive_failures, reminded_for, reminded_for_ns, reminded_overdue"
     };
 }
 
 const UPSERT: &str = "INSERT INTO schedules (secret, policy, spec, enabled, paused, quarantined,
         active, next_rotation, next_rotation_ns, last_rotation, last_rotation_ns, last_status,
         last_success, last_success_ns, rotation_count, consecutive_failures, reminded_for,
-        reminded_for_ns)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+        reminded_for_ns, reminded_overdue)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
     ON CONFLICT (secret) DO UPDATE SET policy = excluded.policy, spec = excluded.spec,
         enabled = excluded.enabled, paused = excluded.paused,
         quarantined = excluded.quarantined, active = excluded.active,
@@ -35,7 +35,8 @@ const UPSERT: &str = "INSERT INTO schedules (secret, policy, spec, enabled, paus
         last_status = excluded.last_status, last_success = excluded.last_success,
         last_success_ns = excluded.last_success_ns, rotation_count = excluded.rotation_count,
         consecutive_failures = excluded.consecutive_failures,
-        reminded_for = excluded.reminded_for, reminded_for_ns = excluded.reminded_for_ns";
+        reminded_for = excluded.reminded_for, reminded_for_ns = excluded.reminded_for_ns,
+        reminded_overdue = excluded.reminded_overdue";
 
 /// The due-check query; it must use `schedules_due` (asserted by a test).
 pub(crate) const DUE: &str = concat!(
@@ -63,6 +64,7 @@ struct Raw {
     rotation_count: i64,
     consecutive_failures: i64,
     reminded: (Option<i64>, Option<i64>),
+    reminded_overdue: bool,
 }
 
 impl Raw {
@@ -81,6 +83,7 @@ impl Raw {
             rotation_count: row.get(13)?,
             consecutive_failures: row.get(14)?,
             reminded: (row.get(15)?, row.get(16)?),
+            reminded_overdue: row.get(17)?,
         })
     }
 
@@ -97,6 +100,7 @@ impl Raw {
             rotation_count: from_int(self.rotation_count, &what)?,
             consecutive_failures: from_int(self.consecutive_failures, &what)?,
             reminded_for: join_opt(self.reminded.0, self.reminded.1, &what)?,
+            reminded_overdue: self.reminded_overdue,
             secret: SecretId::new(self.secret),
             policy: self.policy,
             spec: self.spec,
@@ -142,6 +146,7 @@ fn bind(stmt: &mut CachedStatement<'_>, r: &ScheduleRecord) -> DbResult<()> {
         r.consecutive_failures,
         reminded,
         reminded_ns,
+        r.reminded_overdue,
     ])?;
     Ok(())
 }

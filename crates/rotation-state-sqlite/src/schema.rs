@@ -4,7 +4,8 @@
 //! `synchronous=FULL`, `foreign_keys=ON`. Migrations are SQL batches applied in order inside one
 //! `BEGIN IMMEDIATE` transaction; `PRAGMA user_version` holds how many have run, so processes
 //! opening the same file at once migrate it exactly once. Migration 1 creates every table (see
-//! the crate docs for the schema); migration 2 adds the partial index `rotations_open`.
+//! the crate docs for the schema); migration 2 adds the partial index `rotations_open`;
+//! migrations 3 and 4 add the reminder columns.
 
 use std::time::Duration;
 
@@ -17,7 +18,11 @@ use crate::error::{DbResult, Failure};
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations; migration `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+
+/// Whether the reminder sent for `reminded_for` was the overdue one.
+const MIGRATION_4: &str =
+    "ALTER TABLE schedules ADD COLUMN reminded_overdue INTEGER NOT NULL DEFAULT 0;";
 
 /// The due time the last near-expiry reminder was sent for (one reminder per due time).
 const MIGRATION_3: &str = "ALTER TABLE schedules ADD COLUMN reminded_for INTEGER;

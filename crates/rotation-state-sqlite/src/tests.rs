@@ -61,7 +61,7 @@ async fn open_creates_private_files_and_configures_the_connection() {
     assert_eq!(pragma(&store, "synchronous"), "2"); // FULL
     assert_eq!(pragma(&store, "foreign_keys"), "1");
     assert_eq!(pragma(&store, "busy_timeout"), "10000");
-    assert_eq!(pragma(&store, "user_version"), "3");
+    assert_eq!(pragma(&store, "user_version"), "4");
     assert_eq!(store.path(), path.display().to_string());
 }
 

@@ -3,9 +3,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rotation_core::{ChainBreak, Repair};
+use rotation_core::Repair;
+use rotation_runtime::AuditCheck;
 use serde::Serialize;
 
 use crate::app::Context;
@@ -13,33 +13,9 @@ use crate::cli::RepairArgs;
 use crate::exit::{CliError, FAILED, OK};
 use crate::output::{Report, emit, line, opt, when_opt};
 
-/// What `audit verify` checked.
-#[derive(Debug, Serialize)]
-struct AuditCheck {
-    path: String,
-    valid: bool,
-    /// Complete records read (a broken chain still says how many lines were checked).
-    records: Option<usize>,
-    /// Sequence number of the first record (1), none for an empty or broken log.
-    first_seq: Option<u64>,
-    /// Sequence number of the last record.
-    last_seq: Option<u64>,
-    /// Time of the first record.
-    first_at: Option<DateTime<Utc>>,
-    /// Time of the last record.
-    last_at: Option<DateTime<Utc>>,
-    /// Hash of the last record (the chain head; all zeros for an empty log).
-    head_hash: Option<String>,
-    error: Option<String>,
-    /// Every break not yet acknowledged.
-    breaks: Vec<ChainBreak>,
-    /// Earlier repairs and the breaks they acknowledged.
-    repairs: Vec<Repair>,
-}
-
 impl Report for AuditCheck {
     fn text(&self, out: &mut String) {
-        self.acknowledged(out);
+        acknowledged(self, out);
         let Some(records) = self.records.filter(|_| self.valid) else {
             line(
                 out,
@@ -86,10 +62,10 @@ impl Report for AuditCheck {
     }
 }
 
-impl AuditCheck {
-    /// The breaks earlier repairs acknowledged (shown whether or not the chain is intact now).
-    fn acknowledged(&self, out: &mut String) {
-        for r in &self.repairs {
+/// The breaks earlier repairs acknowledged (shown whether or not the chain is intact now).
+fn acknowledged(check: &AuditCheck, out: &mut String) {
+    {
+        for r in &check.repairs {
             for b in &r.breaks {
                 line(
                     out,
@@ -138,42 +114,7 @@ impl Report for RepairOutcome {
 /// Run `audit verify`.
 pub async fn verify(ctx: &Context) -> Result<u8, CliError> {
     let cfg = ctx.load()?;
-    let path = cfg.audit_path.display().to_string();
-    let check = match rotation_runtime::audit_report(&cfg).await {
-        Ok(report) => {
-            let intact = report.is_intact();
-            AuditCheck {
-                path,
-                valid: intact,
-                records: Some(report.records),
-                first_seq: (report.records > 0).then_some(1),
-                last_seq: (report.head.seq > 0).then_some(report.head.seq),
-                first_at: report.events.first().map(|e| e.at),
-                last_at: report.events.last().map(|e| e.at),
-                head_hash: (intact && !report.head.hash.is_empty())
-                    .then(|| report.head.hash.clone()),
-                error: report
-                    .broken
-                    .first()
-                    .map(|b| format!("audit log {}: {}", cfg.audit_path.display(), b.describe())),
-                breaks: report.broken,
-                repairs: report.repairs,
-            }
-        }
-        Err(e) => AuditCheck {
-            path,
-            valid: false,
-            records: None,
-            first_seq: None,
-            last_seq: None,
-            first_at: None,
-            last_at: None,
-            head_hash: None,
-            error: Some(e.to_string()),
-            breaks: Vec::new(),
-            repairs: Vec::new(),
-        },
-    };
+    let check = AuditCheck::of(&cfg, rotation_runtime::audit_report(&cfg).await);
     emit(ctx, &check);
     Ok(if check.valid { OK } else { FAILED })
 }

@@ -1,6 +1,6 @@
 //! `rotation rotate`: rotate now, or print the plan with `--dry-run`.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -112,9 +112,7 @@ fn read_value_stdin() -> Result<SecretValue, CliError> {
         return crate::prompt::ask_twice(stdin.as_fd())
             .map_err(|e| CliError::usage(format!("--value-stdin: {e}")));
     }
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
+    let mut bytes = crate::prompt::read_all(&mut std::io::stdin())
         .map_err(|e| CliError::usage(format!("cannot read the value from stdin: {}", e.kind())))?;
     if bytes.ends_with(b"\n") {
         bytes.pop();
@@ -122,7 +120,7 @@ fn read_value_stdin() -> Result<SecretValue, CliError> {
             bytes.pop();
         }
     }
-    let value = SecretValue::new(bytes);
+    let value = SecretValue::new(std::mem::take(&mut *bytes));
     if value.is_empty() {
         return Err(CliError::usage("--value-stdin: stdin is empty"));
     }

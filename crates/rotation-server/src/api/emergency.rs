@@ -119,7 +119,8 @@ pub struct EmergencyReport {
 #[utoipa::path(post, path = "/v1/emergency", tag = "emergency", request_body = EmergencyRequest,
     responses((status = 200, body = EmergencyReport), (status = 202, body = EmergencyReport, description = "Recorded, not acted on"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The audit chain is broken (`audit_chain_broken`)"),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn emergency(
     State(app): State<App>,
@@ -127,6 +128,7 @@ pub async fn emergency(
     Body(req): Body<EmergencyRequest>,
 ) -> Result<(StatusCode, Json<EmergencyReport>), ApiError> {
     require(&caller, Role::Operator)?;
+    super::writable(&app)?;
     if req.secret_ids.is_empty() {
         return Err(ApiError::bad_request(
             "secret_ids must name at least one secret",

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rotation_config::Role;
-use rotation_core::audit::{ChainHead, chain_line};
 use rotation_core::{ErrorKind, RotationId, SecretBinding, SecretId};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -58,17 +57,55 @@ pub struct VerifyView {
     pub error: Option<String>,
 }
 
-/// The result of `audit verify`.
+/// The result of `audit verify`, in the CLI's field names (`rotation audit verify -o json`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditCheckView {
-    /// Whether the whole hash chain is intact.
+    /// The log checked.
+    pub path: String,
+    /// Whether the whole hash chain is intact (every break, if any, acknowledged by a repair).
     pub valid: bool,
-    /// Records checked (when valid).
+    /// Complete records read, also when the chain is broken; null when the log could not be
+    /// read.
     pub records: Option<usize>,
-    /// Hash of the last record (the chain head; all zeros for an empty log), when valid.
+    /// Sequence number of the first record (1), null for an empty log.
+    pub first_seq: Option<u64>,
+    /// Sequence number of the last record.
+    pub last_seq: Option<u64>,
+    /// Time of the first intact record (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Time of the last intact record (RFC 3339).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Hash of the last record (the chain head), when valid and not empty.
     pub head_hash: Option<String>,
-    /// The first bad record, when not valid.
+    /// The first unacknowledged break, or why the log could not be read.
     pub error: Option<String>,
+    /// Every break not yet acknowledged (line, kind, expected and found sequence numbers and
+    /// hashes).
+    #[schema(value_type = Vec<Object>)]
+    pub breaks: Vec<rotation_core::ChainBreak>,
+    /// Earlier repairs (`at`, `line`) and the breaks each acknowledged.
+    #[schema(value_type = Vec<Object>)]
+    pub repairs: Vec<rotation_core::Repair>,
+}
+
+impl From<rotation_runtime::AuditCheck> for AuditCheckView {
+    fn from(c: rotation_runtime::AuditCheck) -> Self {
+        Self {
+            path: c.path,
+            valid: c.valid,
+            records: c.records,
+            first_seq: c.first_seq,
+            last_seq: c.last_seq,
+            first_at: c.first_at,
+            last_at: c.last_at,
+            head_hash: c.head_hash,
+            error: c.error,
+            breaks: c.breaks,
+            repairs: c.repairs,
+        }
+    }
 }
 
 /// How long a handler waits for work it started before answering (the request timeout would
@@ -99,7 +136,7 @@ fn conflict(message: impl Into<String>) -> ApiError {
         (status = 200, body = RollbackView, description = "Rolled back"),
         (status = 202, body = RollbackAccepted, description = "Still running when the answer was due: follow `status_url`"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "A rotation of this secret is running, or there is no previous version"),
+        (status = 409, body = ErrorBody, description = "A rotation of this secret is running, there is no previous version, or the audit chain is broken (`audit_chain_broken`)"),
         (status = 502, body = ErrorBody, description = "The store or the target refused"),
         (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -109,6 +146,7 @@ pub async fn rollback(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Operator)?;
+    super::writable(&app)?;
     let binding = binding_of(&app, &id)?;
     if let Some(running) = app.running(&binding.id) {
         return Err(conflict(format!(
@@ -163,7 +201,7 @@ pub async fn rollback(
     responses(
         (status = 200, body = VerifyView, description = "Checked: `passed` says how it went"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "A rotation of this secret is running"),
+        (status = 409, body = ErrorBody, description = "A rotation of this secret is running, or the audit chain is broken (`audit_chain_broken`)"),
         (status = 422, body = ErrorBody, description = "The secret has no verifier configured"),
         (status = 502, body = ErrorBody, description = "The store refused"),
         (status = 503, body = ErrorBody),
@@ -175,6 +213,7 @@ pub async fn verify(
     Path(id): Path<String>,
 ) -> Result<Json<VerifyView>, ApiError> {
     require(&caller, Role::Operator)?;
+    super::writable(&app)?;
     let secret = SecretId::new(&id);
     // Claimed like a rotation, so none starts here while the value is being checked.
     let claimed = app
@@ -232,32 +271,10 @@ pub async fn verify(
               (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn audit_verify(State(app): State<App>) -> Result<Json<AuditCheckView>, ApiError> {
-    let view = match app.audit().verify().await {
-        Ok(events) => {
-            // The sink returned exactly the records it checked; re-chaining them gives the head.
-            let mut head = ChainHead::genesis();
-            for e in &events {
-                head = chain_line(&head, e).map_err(ApiError::internal)?.1;
-            }
-            AuditCheckView {
-                valid: true,
-                records: Some(events.len()),
-                head_hash: Some(head.hash),
-                error: None,
-            }
-        }
-        Err(e) if e.kind() == ErrorKind::InvalidValue => {
-            tracing::error!(error = %e, "audit log verification failed");
-            AuditCheckView {
-                valid: false,
-                records: None,
-                head_hash: None,
-                error: Some(e.to_string()),
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Json(view))
+    let check = app.current().runtime().audit_check().await;
+    // The check is also the periodic one: writers are held or released by what it found.
+    app.note_audit(&check);
+    Ok(Json(check.into()))
 }
 
 /// Read the config file again (operator), like `SIGHUP`: new secrets and tokens take effect,
@@ -265,6 +282,7 @@ pub async fn audit_verify(State(app): State<App>) -> Result<Json<AuditCheckView>
 #[utoipa::path(post, path = "/v1/reload", tag = "ops",
     responses((status = 200, body = ReloadReport, description = "Reloaded"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Refused: the audit chain is broken (code `audit_chain_broken`)"),
               (status = 422, body = ErrorBody, description = "Refused, naming the field; the running config is kept"),
               (status = 503, body = ErrorBody, description = "Shutting down")),
     security(("bearer" = [])))]
@@ -284,6 +302,11 @@ pub async fn reload(
         Err(crate::reload::ReloadError::Stopping) => {
             Err(ApiError::unavailable("the server is shutting down"))
         }
+        Err(crate::reload::ReloadError::AuditBroken(why)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "audit_chain_broken",
+            format!("reload refused, the running config is kept: {why}"),
+        )),
         Err(e) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_config",

@@ -48,6 +48,19 @@ impl Modify for Bearer {
     }
 }
 
+/// Refuses a writing request (409, code `audit_chain_broken`) while the audit chain has a break
+/// no repair acknowledged: every write would append to, and bury, the break.
+pub(crate) fn writable(app: &App) -> Result<(), ApiError> {
+    match app.audit_refusal() {
+        Some(why) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "audit_chain_broken",
+            why,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Most request headers the API reads (values, a repeated name counts once per value).
 pub const MAX_HEADERS: usize = 100;
 /// Largest header section the API reads: names and values plus 4 bytes each (`: `, CRLF).
