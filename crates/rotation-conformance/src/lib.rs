@@ -22,6 +22,10 @@
 //! `rotation_conformance::audit_conformance_tests!(make)`, where `make` yields a fresh
 //! [`AuditHarness`] (an empty trail, plus the means to tamper with it) for each case. The
 //! expressions of all three macros are evaluated inside the async test, so they may `.await`.
+//!
+//! A built-in database target runs [`target_cases`] against its real server with
+//! `rotation_conformance::target_conformance_tests!(make)`, where `make` yields a
+//! [`TargetHarness`].
 #![forbid(unsafe_code)]
 
 pub mod audit_cases;
@@ -34,8 +38,10 @@ pub mod state_cases;
 pub mod store_cases;
 pub mod store_faults;
 pub mod support;
+pub mod target_cases;
 
 pub use audit_harness::{AuditHarness, Crash, Tamper};
+pub use target_cases::TargetHarness;
 
 use std::sync::Arc;
 
@@ -204,6 +210,33 @@ macro_rules! audit_conformance_tests {
                 async fn $case() {
                     let harness = $make;
                     $crate::audit_cases::$case(&harness).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Generate one `#[tokio::test]` per [`target_cases`] case for the [`TargetHarness`]
+/// expression `$make` (evaluated once per case, may `.await`). The calling crate needs `tokio`
+/// (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! target_conformance_tests {
+    ($make:expr) => {
+        $crate::target_conformance_tests!(@cases $make;
+            apply_changes_the_password, reapply_is_idempotent,
+            rollback_restores_the_previous_password, revoke_leaves_only_the_current_password,
+            wrong_admin_password_fails_clearly, missing_user_fails_clearly,
+            unreachable_server_is_temporary);
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        mod target_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let harness = $make;
+                    $crate::target_cases::$case(&harness).await;
                 }
             )*
         }

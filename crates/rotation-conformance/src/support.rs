@@ -14,6 +14,12 @@ use rotation_core::{
 };
 use tokio::sync::Notify;
 
+/// 16 random hex digits, for unique names (paths, users, passwords).
+pub fn random_suffix() -> String {
+    let n: u64 = rand::random();
+    format!("{n:016x}")
+}
+
 /// A fresh path under a common prefix so cases never collide.
 pub fn unique_path(case: &str) -> SecretPath {
     let n: u64 = rand::random();

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod book;
 pub mod clock;
+pub mod database;
 pub mod engine;
 pub mod error;
 pub mod field;
@@ -37,6 +38,10 @@ pub use audit::{
     AuditAction, AuditEvent, AuditSink, BreakKind, ChainBreak, ChainReport, NoAudit, Repair,
 };
 pub use clock::{Clock, SystemClock};
+pub use database::{
+    Connection, ConnectionSpec, CredentialSource, DbCredential, Session, StoreCredential, Tls,
+    TlsMode,
+};
 pub use engine::{
     Claim, Engine, EngineBuilder, RecoveryAction, RecoveryReport, RotateRequest, SecretBinding,
 };

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::database::Session;
 use crate::error::Result;
 use crate::secret::{RotationId, SecretId, SecretValue};
 
@@ -16,8 +17,14 @@ pub struct VerifyContext {
     pub rotation_id: Option<RotationId>,
     /// The rotation's credentials the engine knows (new and old), whichever value a call is
     /// given: an implementation that reports outside text (a program's stderr) removes these
-    /// from it as well as the given value. Never sent anywhere.
+    /// from it as well as the given value. Never sent anywhere, except as a login to the
+    /// target itself by a target that logs in as the secret's own user (single-user mode:
+    /// the user's current password is one of these, whichever step the rotation is at).
     pub related_values: Vec<SecretValue>,
+    /// For structured secrets (`field` set): the whole document the given value belongs to,
+    /// with the given value in its field (a database secret's `username`, `host`, `port`...).
+    /// Never logged, never sent anywhere.
+    pub document: Option<SecretValue>,
 }
 
 impl VerifyContext {
@@ -27,6 +34,15 @@ impl VerifyContext {
             secret,
             rotation_id,
             related_values: Vec::new(),
+            document: None,
+        }
+    }
+
+    /// The same context for a call about `document` (see [`VerifyContext::document`]).
+    pub fn with_document(&self, document: Option<SecretValue>) -> Self {
+        Self {
+            document,
+            ..self.clone()
         }
     }
 
@@ -98,5 +114,17 @@ pub trait Target: Send + Sync + fmt::Debug {
             crate::ErrorKind::NotSupported,
             format!("target {} cannot revoke credentials", self.name()),
         ))
+    }
+
+    /// Whether the target can hold two valid passwords for one user at once (Redis ACL users,
+    /// MySQL 8 dual passwords): what a `dual_write` strategy needs. Default false.
+    fn holds_two_credentials(&self) -> bool {
+        false
+    }
+
+    /// The sessions open at the target as the user of `ctx`'s document (for a drain: who still
+    /// uses an old credential); `None` when the target cannot tell. Read-only.
+    async fn sessions(&self, _ctx: &VerifyContext) -> Result<Option<Vec<Session>>> {
+        Ok(None)
     }
 }

@@ -85,10 +85,16 @@ impl Engine {
             ))
         })?;
         // Everything that can fail without side effects happens before the restore.
-        if binding.target.is_some()
-            && let Some(f) = &binding.field
-        {
-            field::extract(&previous.value, f)?;
+        let mut values = Values::empty();
+        if binding.target.is_some() {
+            if let Some(f) = &binding.field {
+                field::extract(&previous.value, f)?;
+            }
+            // What the target holds now: a single-user target logs in with it.
+            values.old_credential = Some(match &binding.field {
+                Some(f) => field::extract(&current.value, f)?,
+                None => current.value.clone(),
+            });
         }
         let state = RotationState::rollback(
             rotation_id,
@@ -98,10 +104,7 @@ impl Engine {
             previous.version.clone(),
         );
         let rotation_id = state.rotation_id.clone();
-        let mut state = match self
-            .drive(binding, state, &mut Values::empty(), lease, false)
-            .await
-        {
+        let mut state = match self.drive(binding, state, &mut values, lease, false).await {
             Driven::Done(state) => state,
             Driven::Abandoned(_, err) => {
                 return Err(Error::new(
@@ -193,11 +196,14 @@ impl Engine {
 
     async fn verify_held(&self, binding: &SecretBinding) -> Result<VersionId> {
         let current = binding.store.read_current(&binding.path).await?;
-        let credential = match &binding.field {
-            Some(f) => field::extract(&current.value, f)?,
-            None => current.value,
+        let (document, credential) = match &binding.field {
+            Some(f) => (
+                Some(current.value.clone()),
+                field::extract(&current.value, f)?,
+            ),
+            None => (None, current.value),
         };
-        let ctx = VerifyContext::new(binding.id.clone(), None);
+        let ctx = VerifyContext::new(binding.id.clone(), None).with_document(document);
         for v in &binding.verifiers {
             v.verify(&ctx, &credential)
                 .await

@@ -221,6 +221,10 @@ struct Values {
     new_document: Option<SecretValue>,
     /// The old credential, for revoking it at the target.
     old_credential: Option<SecretValue>,
+    /// Its document (structured secrets).
+    old_document: Option<SecretValue>,
+    /// Other credentials the target may hold (recovery: the interrupted rotation's values).
+    related: Vec<SecretValue>,
 }
 
 impl Values {
@@ -229,6 +233,8 @@ impl Values {
             new_credential: SecretValue::new(Vec::new()),
             new_document: None,
             old_credential: None,
+            old_document: None,
+            related: Vec::new(),
         }
     }
 }
@@ -539,6 +545,8 @@ impl Engine {
             new_credential,
             new_document: None,
             old_credential: None,
+            old_document: None,
+            related: Vec::new(),
         };
         let driven = self
             .drive(binding, state, &mut values, lease.as_ref(), true)

@@ -305,8 +305,21 @@ impl Engine {
             Some(current) if superseded => supersede(interrupted, current),
             _ => resume(interrupted, landed),
         };
+        // The values the target may hold now (the interrupted rotation's old and new), for a
+        // single-user target's login; nothing else in recovery needs them.
+        let mut values = Values::empty();
+        if binding.target.is_some() {
+            for version in [&resumed.old_version, &resumed.new_version]
+                .into_iter()
+                .flatten()
+            {
+                if let Ok((_, credential)) = self.document_of(binding, version).await {
+                    values.related.push(credential);
+                }
+            }
+        }
         let mut finished = match self
-            .drive(binding, resumed, &mut Values::empty(), Some(lease), false)
+            .drive(binding, resumed, &mut values, Some(lease), false)
             .await
         {
             Driven::Done(state) => state,
@@ -406,9 +419,23 @@ impl Engine {
         // must never leave the target with a credential no store holds.
         let synced = match (&binding.target, orphans.is_empty()) {
             (Some(target), false) => {
-                let ctx = VerifyContext::new(binding.id.clone(), None);
-                match self.current_credential(binding).await {
-                    Ok(current) => target.apply(&ctx, &current).await,
+                // The orphans' values are what the target may hold now (a single-user target
+                // logs in with one of them), so they are the related values.
+                let mut related = Vec::new();
+                for (version, _) in &orphans {
+                    if let Ok((_, credential)) = self.document_of(binding, version).await {
+                        related.push(credential);
+                    }
+                }
+                match self.current_document(binding).await {
+                    Ok((document, current)) => {
+                        let ctx = VerifyContext::new(binding.id.clone(), None)
+                            .with_related_values(
+                                std::iter::once(current.clone()).chain(related),
+                            )
+                            .with_document(document);
+                        target.apply(&ctx, &current).await
+                    }
                     Err(err) => Err(err),
                 }
                 .map(|()| true)

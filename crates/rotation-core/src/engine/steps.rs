@@ -81,7 +81,9 @@ impl Engine {
         let rid = &state.rotation_id;
         // Both credentials, so that output a target or verifier reports is scrubbed of either.
         let ctx = VerifyContext::new(binding.id.clone(), Some(rid.clone())).with_related_values(
-            std::iter::once(values.new_credential.clone()).chain(values.old_credential.clone()),
+            std::iter::once(values.new_credential.clone())
+                .chain(values.old_credential.clone())
+                .chain(values.related.iter().cloned()),
         );
         let need = |v: &Option<VersionId>, what: &str| {
             v.clone()
@@ -97,6 +99,7 @@ impl Engine {
                             f,
                             &values.new_credential,
                         )?);
+                        values.old_document = Some(current.value);
                     } else {
                         values.old_credential = Some(current.value);
                     }
@@ -131,11 +134,13 @@ impl Engine {
             }
             Step::ApplyTarget => {
                 if let Some(t) = &binding.target {
+                    let ctx = ctx.with_document(values.new_document.clone());
                     t.apply(&ctx, &values.new_credential).await?;
                 }
                 Outcome::Done
             }
             Step::Verify => {
+                let ctx = ctx.with_document(values.new_document.clone());
                 for v in &binding.verifiers {
                     v.verify(&ctx, &values.new_credential)
                         .await
@@ -163,8 +168,8 @@ impl Engine {
             Step::RevertTarget => {
                 if let Some(t) = &binding.target {
                     // The store's value now, not the one read at the start (see `machine`).
-                    let current = self.current_credential(binding).await?;
-                    t.apply(&ctx, &current).await?;
+                    let (document, current) = self.current_document(binding).await?;
+                    t.apply(&ctx.with_document(document), &current).await?;
                 }
                 Outcome::Done
             }
@@ -172,9 +177,12 @@ impl Engine {
                 if let Some(t) = &binding.target {
                     if values.old_credential.is_none() {
                         let old = need(&state.old_version, "old")?;
-                        values.old_credential = Some(self.credential_of(binding, &old).await?);
+                        let (document, credential) = self.document_of(binding, &old).await?;
+                        values.old_credential = Some(credential);
+                        values.old_document = document;
                     }
                     if let Some(old) = &values.old_credential {
+                        let ctx = ctx.with_document(values.old_document.clone());
                         t.revoke(&ctx, old).await?;
                     }
                 }
@@ -186,30 +194,39 @@ impl Engine {
 }
 
 impl Engine {
-    /// The credential the store holds now (the field's value for structured secrets).
-    pub(super) async fn current_credential(&self, binding: &SecretBinding) -> Result<SecretValue> {
+    /// The document the store holds now (structured secrets only) and its credential.
+    pub(super) async fn current_document(
+        &self,
+        binding: &SecretBinding,
+    ) -> Result<(Option<SecretValue>, SecretValue)> {
         let value = binding.store.read_current(&binding.path).await?.value;
-        match &binding.field {
-            Some(f) => field::extract(&value, f),
-            None => Ok(value),
-        }
+        split(binding, value)
     }
 
-    /// The credential of one version.
-    pub(super) async fn credential_of(
+    /// The document of one version (structured secrets only) and its credential.
+    pub(super) async fn document_of(
         &self,
         binding: &SecretBinding,
         version: &VersionId,
-    ) -> Result<SecretValue> {
+    ) -> Result<(Option<SecretValue>, SecretValue)> {
         let value = binding
             .store
             .read_version(&binding.path, version)
             .await?
             .value;
-        match &binding.field {
-            Some(f) => field::extract(&value, f),
-            None => Ok(value),
-        }
+        split(binding, value)
+    }
+}
+
+/// A stored value as (document, credential): the field's value and its document for
+/// structured secrets, the value itself otherwise.
+fn split(
+    binding: &SecretBinding,
+    value: SecretValue,
+) -> Result<(Option<SecretValue>, SecretValue)> {
+    match &binding.field {
+        Some(f) => Ok((Some(value.clone()), field::extract(&value, f)?)),
+        None => Ok((None, value)),
     }
 }
 
