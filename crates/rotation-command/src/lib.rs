@@ -362,6 +362,9 @@ impl Verifier for CommandRunner {
     fn name(&self) -> &str {
         &self.name
     }
+    fn describe(&self) -> String {
+        CommandRunner::describe(self)
+    }
     fn check(&self) -> Result<()> {
         CommandRunner::check(self)
     }
@@ -374,6 +377,9 @@ impl Verifier for CommandRunner {
 impl Target for CommandRunner {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn describe(&self) -> String {
+        CommandRunner::describe(self)
     }
     fn check(&self) -> Result<()> {
         CommandRunner::check(self)

@@ -3,6 +3,7 @@
 //! the line from that field ([`crate::locate`]).
 
 mod claims;
+mod databases;
 mod plugins;
 mod policies;
 mod resolved;
@@ -22,8 +23,20 @@ use crate::spec::{ConfigFile, StateSpec};
 pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
     let stores = stores::resolve(&file.stores, base)?;
     let generators = plugins::generators(&file.generators)?;
-    let verifiers = plugins::commands("verifiers", &file.verifiers)?;
-    let targets = plugins::commands("targets", &file.targets)?;
+    let verifiers = plugins::verifiers(&file.verifiers, base)?;
+    let admin = |id: &str| {
+        let spec = file
+            .secrets
+            .iter()
+            .map(|s| s.get_ref())
+            .find(|s| s.id == id)?;
+        Some(databases::AdminRef {
+            id: rotation_core::SecretId::new(id),
+            store: stores.get(&spec.store)?.clone(),
+            path: rotation_core::SecretPath::new(spec.path.clone()),
+        })
+    };
+    let targets = plugins::targets(&file.targets, base, &admin)?;
     let policies = policies::resolve(&file.policies, &verifiers)?;
     let secrets = secrets::resolve(
         &file.secrets,
@@ -33,6 +46,7 @@ pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
             verifiers: &verifiers,
             targets: &targets,
             policies: &policies,
+            database: &database_plugins(file),
         },
     )?;
     let lease_ttl = lease_ttl(&file.state)?;
@@ -50,6 +64,22 @@ pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
         server,
         webhooks,
     })
+}
+
+/// The names of database verifiers and targets (`("verifiers", name)`, `("targets", name)`):
+/// secrets using one rotate their `password` field unless they name another.
+fn database_plugins(file: &ConfigFile) -> std::collections::HashSet<(&'static str, &str)> {
+    let verifiers = file
+        .verifiers
+        .iter()
+        .filter(|(_, s)| s.get_ref().is_database())
+        .map(|(n, _)| ("verifiers", n.as_str()));
+    let targets = file
+        .targets
+        .iter()
+        .filter(|(_, s)| s.get_ref().is_database())
+        .map(|(n, _)| ("targets", n.as_str()));
+    verifiers.chain(targets).collect()
 }
 
 fn lease_ttl(state: &StateSpec) -> Result<Duration, FieldError> {

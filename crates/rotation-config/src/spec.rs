@@ -278,6 +278,98 @@ pub struct KubernetesSpec {
 pub enum PluginSpec {
     /// Run a program.
     Command(CommandSpec),
+    /// PostgreSQL: `ALTER ROLE` with a client-side SCRAM verifier; a verifier logs in.
+    Postgres(DatabaseSpec),
+    /// MariaDB / MySQL: `ALTER USER` with a client-side password hash; a verifier logs in.
+    Mysql(DatabaseSpec),
+    /// Redis ACL users: passwords by their SHA-256 hashes; a verifier AUTHs and PINGs.
+    Redis(DatabaseSpec),
+    /// An HTTP endpoint that must accept the credential (verifiers only).
+    Http(HttpSpec),
+}
+
+impl PluginSpec {
+    /// The `kind` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginSpec::Command(_) => "command",
+            PluginSpec::Postgres(_) => "postgres",
+            PluginSpec::Mysql(_) => "mysql",
+            PluginSpec::Redis(_) => "redis",
+            PluginSpec::Http(_) => "http",
+        }
+    }
+    /// Whether it works on database secrets (JSON with `username`, `password`, `host`, ...):
+    /// secrets using it rotate their `password` field unless they name another `field`.
+    pub fn is_database(&self) -> bool {
+        matches!(
+            self,
+            PluginSpec::Postgres(_) | PluginSpec::Mysql(_) | PluginSpec::Redis(_)
+        )
+    }
+}
+
+/// `[targets.<name>]` / `[verifiers.<name>]` with `kind = "postgres" | "mysql" | "redis"`.
+/// Where to connect; what the config sets wins over the secret's own keys (`host`, `port`,
+/// `dbname`, `sslmode`, ...). Never a password: the admin's comes from `admin_secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// Targets: the id of a configured secret holding the admin login (a database secret:
+    /// `username`, `password`, optionally `host`/`port`), read from its store at rotation
+    /// time. Without it the target logs in as the secret's own user (single-user).
+    pub admin_secret: Option<String>,
+    /// Server host.
+    pub host: Option<String>,
+    /// Server port (default 5432, 3306 or 6379).
+    pub port: Option<u16>,
+    /// Database to connect to (Redis: logical database number).
+    pub dbname: Option<String>,
+    /// User whose password rotates, instead of the secret's `username`.
+    pub username: Option<String>,
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (default: the secret's
+    /// `sslmode`, else `verify-full`).
+    pub tls: Option<String>,
+    /// CA bundle (PEM) the server's certificate chains to.
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM).
+    pub client_cert: Option<PathBuf>,
+    /// Client key (PEM).
+    pub client_key: Option<PathBuf>,
+    /// Connect and statement timeout (default "10s").
+    pub timeout: Option<String>,
+    /// Verifiers: the query (Redis: the command) run after logging in (default `SELECT 1`,
+    /// Redis `PING`).
+    pub query: Option<String>,
+    /// Verifiers: the expected first column of the first row (default "1", Redis "PONG").
+    pub expect: Option<String>,
+    /// MySQL targets: the account host parts changed (default `["%"]`).
+    pub user_hosts: Option<Vec<String>>,
+    /// Redis targets: `ACL SAVE` after a change (servers with an ACL file).
+    pub acl_save: Option<bool>,
+}
+
+/// `[verifiers.<name>]` with `kind = "http"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// The URL requested.
+    pub url: String,
+    /// Method (default GET).
+    pub method: Option<String>,
+    /// Where the value goes: `bearer` (default), `basic` (with `username` or the secret's),
+    /// or `header` (the header named by `header`).
+    pub credential: Option<String>,
+    /// The header for `credential = "header"`.
+    pub header: Option<String>,
+    /// The user name for `credential = "basic"` (default: the secret's `username`).
+    pub username: Option<String>,
+    /// Statuses that mean accepted (default `[200]`).
+    pub expect_status: Option<Vec<u16>>,
+    /// CA bundle (PEM) to trust.
+    pub ca: Option<PathBuf>,
+    /// Request timeout (default "10s").
+    pub timeout: Option<String>,
 }
 
 /// `[policies.<name>]`.

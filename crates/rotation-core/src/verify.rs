@@ -72,6 +72,10 @@ impl VerifyContext {
 pub trait Verifier: Send + Sync + fmt::Debug {
     /// The configured name (for results and audit).
     fn name(&self) -> &str;
+    /// What it is, for people (`rotate --dry-run`): kind and where it connects, never a value.
+    fn describe(&self) -> String {
+        self.name().to_owned()
+    }
     /// Static checks of the configuration, without side effects (the default passes).
     fn check(&self) -> Result<()> {
         Ok(())
@@ -95,6 +99,10 @@ pub trait Verifier: Send + Sync + fmt::Debug {
 pub trait Target: Send + Sync + fmt::Debug {
     /// The configured name.
     fn name(&self) -> &str;
+    /// What it is, for people (`rotate --dry-run`): kind and where it connects, never a value.
+    fn describe(&self) -> String {
+        self.name().to_owned()
+    }
     /// Static checks of the configuration, without side effects (the default passes).
     fn check(&self) -> Result<()> {
         Ok(())

@@ -4,9 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rotation_command::CommandRunner;
-use rotation_core::{GeneratorSpec, SecretGenerator};
+use std::path::Path;
+
+use rotation_core::{GeneratorSpec, SecretGenerator, Target, Verifier};
 use toml::Spanned;
+
+use super::databases::{self, AdminRef};
 
 use crate::error::FieldError;
 use crate::spec::PluginSpec;
@@ -26,30 +29,41 @@ pub fn generators(
     Ok(generators)
 }
 
-/// Every verifier or target (`section` is `verifiers` or `targets`), by name.
-pub fn commands<'a>(
-    section: &str,
+/// Every verifier, by name.
+pub fn verifiers<'a>(
     specs: &'a BTreeMap<String, Spanned<PluginSpec>>,
-) -> Result<HashMap<&'a str, Arc<CommandRunner>>, FieldError> {
+    base: &Path,
+) -> Result<HashMap<&'a str, Arc<dyn Verifier>>, FieldError> {
     let mut out = HashMap::new();
     for (name, spec) in specs {
-        out.insert(name.as_str(), plugin(section, name, spec)?);
+        let built: Arc<dyn Verifier> = match spec.get_ref() {
+            PluginSpec::Command(c) => Arc::new(
+                c.verifier(name)
+                    .map_err(|e| FieldError::from_core("", &format!("verifiers.{name}"), &e))?,
+            ),
+            other => databases::verifier(name, other, base)?,
+        };
+        out.insert(name.as_str(), built);
     }
     Ok(out)
 }
 
-fn plugin(
-    section: &str,
-    name: &str,
-    spec: &Spanned<PluginSpec>,
-) -> Result<Arc<CommandRunner>, FieldError> {
-    let PluginSpec::Command(c) = spec.get_ref();
-    let built = if section == "verifiers" {
-        c.verifier(name)
-    } else {
-        c.target(name)
-    };
-    built
-        .map(Arc::new)
-        .map_err(|e| FieldError::from_core("", &format!("{section}.{name}"), &e))
+/// Every target, by name; `admin` finds the secret an `admin_secret` names.
+pub fn targets<'a>(
+    specs: &'a BTreeMap<String, Spanned<PluginSpec>>,
+    base: &Path,
+    admin: &dyn Fn(&str) -> Option<AdminRef>,
+) -> Result<HashMap<&'a str, Arc<dyn Target>>, FieldError> {
+    let mut out = HashMap::new();
+    for (name, spec) in specs {
+        let built: Arc<dyn Target> = match spec.get_ref() {
+            PluginSpec::Command(c) => Arc::new(
+                c.target(name)
+                    .map_err(|e| FieldError::from_core("", &format!("targets.{name}"), &e))?,
+            ),
+            other => databases::target(name, other, base, admin)?,
+        };
+        out.insert(name.as_str(), built);
+    }
+    Ok(out)
 }

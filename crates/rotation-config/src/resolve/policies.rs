@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rotation_command::CommandRunner;
+use rotation_core::Verifier;
 use rotation_core::{RotationPolicy, Timing, TimingSpec};
 use toml::Spanned;
 
@@ -17,7 +17,7 @@ pub type Policy = (Arc<RotationPolicy>, Arc<Timing>);
 /// Every policy, by name; `verifiers` are the defined ones.
 pub fn resolve<'a>(
     specs: &'a BTreeMap<String, Spanned<PolicySpec>>,
-    verifiers: &HashMap<&str, Arc<CommandRunner>>,
+    verifiers: &HashMap<&str, Arc<dyn Verifier>>,
 ) -> Result<HashMap<&'a str, Policy>, FieldError> {
     let mut policies = HashMap::new();
     for (name, spec) in specs {

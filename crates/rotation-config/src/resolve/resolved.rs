@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rotation_command::CommandRunner;
 use rotation_core::{
     RotationPolicy, SecretBinding, SecretGenerator, SecretId, SecretPath, SecretStore, Target,
     Timing, Verifier,
@@ -40,9 +39,9 @@ pub struct SecretEntry {
     /// Generator name and generator.
     pub generator: (String, Arc<dyn SecretGenerator>),
     /// Verifiers (policy's, then the secret's own).
-    pub verifiers: Vec<Arc<CommandRunner>>,
+    pub verifiers: Vec<Arc<dyn Verifier>>,
     /// Target.
-    pub target: Option<Arc<CommandRunner>>,
+    pub target: Option<Arc<dyn Target>>,
     /// Create on first rotation.
     pub create_if_missing: bool,
 }
@@ -120,12 +119,8 @@ impl SecretEntry {
             field: self.field.clone(),
             policy: self.policy.clone(),
             generator: self.generator.1.clone(),
-            verifiers: self
-                .verifiers
-                .iter()
-                .map(|v| v.clone() as Arc<dyn Verifier>)
-                .collect(),
-            target: self.target.clone().map(|t| t as Arc<dyn Target>),
+            verifiers: self.verifiers.clone(),
+            target: self.target.clone(),
             create_if_missing: self.create_if_missing,
             timing: Some(self.timing.clone()),
         }

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use rotation_command::CommandRunner;
-use rotation_core::{GeneratorSpec, SecretGenerator, SecretId, SecretPath};
+use rotation_core::{GeneratorSpec, SecretGenerator, SecretId, SecretPath, Target, Verifier};
 use toml::Spanned;
 
 use super::claims::PathClaims;
@@ -23,11 +22,13 @@ pub struct Defined<'a> {
     /// Generators by name.
     pub generators: &'a HashMap<&'a str, Arc<dyn SecretGenerator>>,
     /// Verifiers by name.
-    pub verifiers: &'a HashMap<&'a str, Arc<CommandRunner>>,
+    pub verifiers: &'a HashMap<&'a str, Arc<dyn Verifier>>,
     /// Targets by name.
-    pub targets: &'a HashMap<&'a str, Arc<CommandRunner>>,
+    pub targets: &'a HashMap<&'a str, Arc<dyn Target>>,
     /// Policies by name.
     pub policies: &'a HashMap<&'a str, Policy>,
+    /// Database verifiers and targets (`("verifiers" | "targets", name)`).
+    pub database: &'a HashSet<(&'static str, &'a str)>,
 }
 
 /// Every secret, in file order.
@@ -113,6 +114,7 @@ pub fn resolve(
                 .iter()
                 .filter(|v| !policy.verifiers().contains(v)),
         );
+        let all_verifiers = names.clone();
         let mut verifiers = Vec::new();
         for v in names {
             let runner = defined.verifiers.get(v.as_str()).ok_or_else(|| {
@@ -134,7 +136,17 @@ pub fn resolve(
             id: SecretId::new(s.id.clone()),
             store: s.store.clone(),
             path: SecretPath::new(s.path.clone()),
-            field: s.field.clone(),
+            // A database secret rotates its `password` unless told otherwise (AWS's keys).
+            field: s.field.clone().or_else(|| {
+                let database = s
+                    .target
+                    .iter()
+                    .any(|t| defined.database.contains(&("targets", t.as_str())))
+                    || all_verifiers
+                        .iter()
+                        .any(|v| defined.database.contains(&("verifiers", v.as_str())));
+                database.then(|| "password".to_owned())
+            }),
             policy,
             timing,
             generator,
