@@ -1,6 +1,7 @@
 //! Tests of resolution through [`load`]: shared config helpers, then one module per concern.
 
 mod claims;
+mod databases;
 mod fields;
 
 use std::os::unix::fs::PermissionsExt;
