@@ -58,7 +58,7 @@ pub enum CrashPoint {
 
 /// A journal that hangs forever at the crash point, after signalling it.
 #[derive(Debug)]
-struct CrashingJournal {
+pub(crate) struct CrashingJournal {
     inner: Arc<MemoryStateStore>,
     point: CrashPoint,
     seen: AtomicUsize,
@@ -83,6 +83,26 @@ impl Journal for CrashingJournal {
 }
 
 /// Journal records of one uninterrupted rotation with this setup (the number of kill points).
+impl CrashingJournal {
+    /// A journal over `inner` that hangs at `point` after notifying `crashed`.
+    pub(crate) fn new(
+        inner: Arc<MemoryStateStore>,
+        point: CrashPoint,
+        crashed: Arc<Notify>,
+    ) -> Self {
+        Self {
+            inner,
+            point,
+            seen: AtomicUsize::new(0),
+            crashed,
+        }
+    }
+    /// Records written or attempted so far.
+    pub(crate) fn seen(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
+}
+
 async fn records_of_clean_run(
     store: Arc<dyn SecretStore>,
     strategy: RotationStrategy,

@@ -239,6 +239,18 @@ macro_rules! target_conformance_tests {
                     $crate::target_cases::$case(&harness).await;
                 }
             )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn staged_survives_a_crash_at_every_step_with_the_target() {
+                let harness = $make;
+                $crate::target_cases::crash_with_the_target_at_every_step(
+                    &harness, rotation_core::RotationStrategy::Staged).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn immediate_survives_a_crash_at_every_step_with_the_target() {
+                let harness = $make;
+                $crate::target_cases::crash_with_the_target_at_every_step(
+                    &harness, rotation_core::RotationStrategy::Immediate).await;
+            }
         }
     };
 }

@@ -5,13 +5,27 @@
 //! password, a missing user and an unreachable server fail with an error that names the
 //! target and never contains a value.
 //!
+//! With a store and the engine around the real target,
+//! [`crash_with_the_target_at_every_step`] kills a staged and an immediate rotation at every
+//! journal record (the conformance crash injection), recovers, and checks on the real server
+//! that the store's current password logs in and the other one does not, and that a second
+//! recovery changes nothing.
+//!
 //! Run them with `rotation_conformance::target_conformance_tests!(make)`, where `make` yields
 //! a fresh harness (it may `.await`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use rotation_core::{ErrorKind, RotationId, SecretId, SecretValue, Target, VerifyContext};
+use rotation_core::{
+    Engine, ErrorKind, MemoryStateStore, MemoryStore, RotateRequest, RotationId, RotationStrategy,
+    SecretId, SecretStore, SecretValue, StateStore, Target, VerifyContext,
+};
+use tokio::sync::Notify;
+
+use crate::crash_cases::{CrashPoint, CrashingJournal};
+use crate::support::{ManualClock, MemoryAudit, ScriptedVerifier, binding, create_raw};
 
 /// A real server and the targets under test (see the module docs).
 #[async_trait]
@@ -176,4 +190,127 @@ pub async fn unreachable_server_is_temporary(h: &dyn TargetHarness) {
         "names the address: {err}"
     );
     assert_no_value(&err, &[&old, &new]);
+}
+
+/// Kill a rotation through the real target at every journal record (before and after it), of
+/// the success path and of the rollback path (failing verifier), for `strategy`; recover once
+/// the dead holder's lease expired; the store's current password is the one the server
+/// accepts, the other is refused, and a second recovery changes nothing. Returns the kill
+/// points exercised.
+pub async fn crash_with_the_target_at_every_step(
+    h: &dyn TargetHarness,
+    strategy: RotationStrategy,
+) -> usize {
+    let mut points = 0;
+    for verifies in [true, false] {
+        let mut k = 1;
+        loop {
+            let mut reached = 0;
+            for point in [CrashPoint::BeforeRecord(k), CrashPoint::AfterRecord(k)] {
+                reached += usize::from(crash_with_target(h, strategy, verifies, point).await);
+            }
+            if reached == 0 {
+                break;
+            }
+            points += reached;
+            k += 1;
+        }
+    }
+    println!("target {strategy}: {points} kill points exercised against the real server");
+    assert!(points > 0);
+    points
+}
+
+async fn crash_with_target(
+    h: &dyn TargetHarness,
+    strategy: RotationStrategy,
+    verifies: bool,
+    point: CrashPoint,
+) -> bool {
+    let old = password("old");
+    let doc = h.create_user(&old).await;
+    let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+    let (path, _) = create_raw(&*store, "target-crash", doc.clone()).await;
+    let state = Arc::new(MemoryStateStore::new());
+    let audit = MemoryAudit::new();
+    let clock = ManualClock::new();
+    let crashed = Arc::new(Notify::new());
+    let journal = Arc::new(CrashingJournal::new(state.clone(), point, crashed.clone()));
+    let verifier = if verifies {
+        ScriptedVerifier::passing()
+    } else {
+        ScriptedVerifier::failing()
+    };
+    let mut b = binding(store.clone(), path.clone(), strategy, true, verifier);
+    b.field = Some("password".to_owned());
+    b.target = Some(h.target());
+    let ttl = Duration::from_secs(30);
+    let doomed = Engine::builder()
+        .state(state.clone())
+        .journal(journal.clone())
+        .audit(audit.clone())
+        .clock(clock.clone())
+        .lease_ttl(ttl)
+        .holder("doomed")
+        .build();
+    let new = password("new");
+    let request = RotateRequest {
+        value: Some(new.clone()),
+        ..Default::default()
+    };
+    let label = format!("{strategy} verifies={verifies} {point:?}");
+    tokio::select! {
+        result = doomed.rotate(&b, request) => {
+            assert_eq!(result.success, verifies, "{label}: {result:?}");
+            return false;
+        }
+        _ = crashed.notified() => {}
+    }
+    drop(doomed);
+    clock.advance(chrono::Duration::from_std(ttl * 2).expect("ttl"));
+    let survivor = Engine::builder()
+        .state(state.clone())
+        .audit(audit.clone())
+        .clock(clock.clone())
+        .holder("survivor")
+        .build();
+    let bindings = [(b.id.clone(), b.clone())].into_iter().collect();
+    survivor.recover(&bindings).await.expect("recover");
+
+    let current = store.read_current(&path).await.expect("read").value;
+    let current = rotation_core::field::extract(&current, "password").expect("password");
+    let other = if current.expose() == new.expose() {
+        &old
+    } else {
+        assert_eq!(
+            current.expose(),
+            old.expose(),
+            "{label}: neither value is current"
+        );
+        &new
+    };
+    assert!(
+        h.logs_in(&doc, &current).await,
+        "{label}: the store's current password does not log in"
+    );
+    assert!(
+        !h.logs_in(&doc, other).await,
+        "{label}: the password that is not current still logs in"
+    );
+    assert!(
+        state.unfinished().await.expect("unfinished").is_empty(),
+        "{label}: still unfinished"
+    );
+    audit.assert_every_rotation_has_an_outcome(&label);
+    let again = survivor.recover(&bindings).await.expect("recover again");
+    assert!(
+        again.is_empty(),
+        "{label}: second recovery acted: {again:?}"
+    );
+    assert!(
+        h.logs_in(&doc, &current).await,
+        "{label}: changed by the second recovery"
+    );
+    let _ = journal.seen();
+    true
 }

@@ -7,7 +7,9 @@ use crate::load;
 const FILE: &str = "[stores.local]\nkind = \"file\"\nroot = \"store\"\n";
 
 fn field_of(extra: &str) -> Option<String> {
-    load_config(&config(&format!("{FILE}{extra}"), "")).unwrap_err().field
+    load_config(&config(&format!("{FILE}{extra}"), ""))
+        .unwrap_err()
+        .field
 }
 
 #[test]
@@ -52,13 +54,21 @@ fn a_database_secret_rotates_its_password_field_and_reads_its_admin_from_the_sto
             "{FILE}[targets.pg]\nkind = \"postgres\"\nadmin_secret = \"pg-admin\"\nhost = \"127.0.0.1\"\n\
              [verifiers.web]\nkind = \"http\"\nurl = \"https://api.example/me\"\ncredential = \"basic\"\n"
         ),
-        &(secret("app-db", "local", "db/app") + "target = \"pg\"\n"
+        &(secret("app-db", "local", "db/app")
+            + "target = \"pg\"\n"
             + &secret("pg-admin", "local", "db/admin")
-            + &secret("api", "local", "api/key") + "field = \"token\"\nverifiers = [\"web\"]\n"),
+            + &secret("api", "local", "api/key")
+            + "field = \"token\"\nverifiers = [\"web\"]\n"),
     );
     std::fs::write(&file, text).expect("config");
     let cfg = load(&file).expect("valid");
-    assert_eq!(cfg.secret("app-db").expect("app-db").field.as_deref(), Some("password"));
+    assert_eq!(
+        cfg.secret("app-db").expect("app-db").field.as_deref(),
+        Some("password")
+    );
     assert_eq!(cfg.secret("pg-admin").expect("admin").field, None);
-    assert_eq!(cfg.secret("api").expect("api").field.as_deref(), Some("token"));
+    assert_eq!(
+        cfg.secret("api").expect("api").field.as_deref(),
+        Some("token")
+    );
 }
