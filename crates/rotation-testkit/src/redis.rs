@@ -121,7 +121,7 @@ impl PrivateRedis {
     }
 
     /// Whether `user` logs in with `password` on a fresh connection: `AUTH` answers `OK` and
-    /// `ACL WHOAMI` names the user.
+    /// `ACL WHOAMI` names the user (so the user needs `+acl|whoami`).
     pub fn logs_in(&self, user: &str, password: &str) -> bool {
         self.call_as(Some((user, password)), &["ACL", "WHOAMI"])
             .is_ok_and(|who| who == user)

@@ -33,6 +33,16 @@ pub struct FixedAdmin {
     doc: SecretValue,
 }
 
+impl FixedAdmin {
+    /// A source answering `doc`.
+    pub fn new(doc: String) -> FixedAdmin {
+        FixedAdmin {
+            id: SecretId::new("redis-admin"),
+            doc: SecretValue::from_string(doc),
+        }
+    }
+}
+
 #[async_trait]
 impl CredentialSource for FixedAdmin {
     fn secret(&self) -> &SecretId {
