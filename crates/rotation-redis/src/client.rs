@@ -6,7 +6,7 @@ use std::time::Duration;
 use rotation_core::{Connection, Error, ErrorKind, Result, SecretValue};
 
 use crate::acl::redact;
-use crate::resp::{Reply, RespConn};
+use crate::resp::{Reply, RespConn, RespError};
 
 /// A connection to one server on behalf of one target or verifier.
 pub struct Client {
@@ -58,10 +58,27 @@ impl Client {
     pub async fn call(&mut self, args: &[&[u8]]) -> Result<Reply> {
         self.conn.call(args).await.map_err(|e| {
             let name = String::from_utf8_lossy(args.first().copied().unwrap_or_default());
+            // With TLS 1.3 the server checks the client certificate after the handshake: its
+            // refusal arrives as an alert on the first read. Retrying would not help.
+            let alert = match &e {
+                RespError::Io(io) => io
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .is_some_and(|r| matches!(r, rustls::Error::AlertReceived(_))),
+                RespError::Protocol(_) => false,
+            };
+            let (kind, hint) = if alert {
+                (
+                    ErrorKind::Target,
+                    " (the server ended the TLS session: does it want a client certificate?)",
+                )
+            } else {
+                (ErrorKind::Temporary, "")
+            };
             Error::new(
-                ErrorKind::Temporary,
+                kind,
                 rotation_core::error::causes_after(
-                    format!("{}: {name} on {} failed: {e}", self.what, self.server),
+                    format!("{}: {name} on {} failed: {e}{hint}", self.what, self.server),
                     &e,
                 ),
             )

@@ -210,6 +210,13 @@ impl Verifier for RedisVerifier {
     }
 
     async fn verify(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
-        within(&self.what, self.timeout, self.verify_inner(ctx, value)).await
+        // A refusal the target side calls a target error (a TLS certificate, a bad reply)
+        // is, for a verifier, a failed check.
+        within(&self.what, self.timeout, self.verify_inner(ctx, value))
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::Target => Error::new(ErrorKind::Verification, e.message().to_owned()),
+                _ => e,
+            })
     }
 }

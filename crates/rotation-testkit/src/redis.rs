@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -17,8 +17,10 @@ use crate::{TIMEOUT, free_port, tail, unique};
 
 /// A private `redis-server` (see the module docs). Dropping it stops the server.
 pub struct PrivateRedis {
-    /// Its port on 127.0.0.1.
+    /// Its port on 127.0.0.1 (plain TCP).
     pub port: u16,
+    /// Its TLS port, for a server from [`PrivateRedis::start_tls`].
+    pub tls_port: Option<u16>,
     /// The admin user (`+@all`).
     pub admin_user: String,
     /// Its password.
@@ -36,6 +38,16 @@ impl PrivateRedis {
     /// # Panics
     /// If `redis-server` is missing (install Debian's `redis-server`) or does not start.
     pub fn start() -> PrivateRedis {
+        Self::start_with(None)
+    }
+
+    /// Like [`PrivateRedis::start`], also serving TLS on [`PrivateRedis::tls_port`] with the
+    /// PEM files `cert` and `key`; clients must present a certificate signed by `ca`.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> PrivateRedis {
+        Self::start_with(Some((cert, key, ca)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path, &Path)>) -> PrivateRedis {
         let dir = tempfile::Builder::new()
             .prefix("rotation-redis-")
             .tempdir()
@@ -50,7 +62,23 @@ impl PrivateRedis {
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("create the server log");
         let port = free_port();
-        let child = Command::new("redis-server")
+        let tls_port = tls.map(|_| {
+            std::iter::repeat_with(free_port)
+                .find(|&p| p != port)
+                .expect("a second free port")
+        });
+        let mut cmd = Command::new("redis-server");
+        if let (Some((cert, key, ca)), Some(tls_port)) = (tls, tls_port) {
+            cmd.args(["--tls-port", &tls_port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(ca)
+                .args(["--tls-auth-clients", "yes"]);
+        }
+        let child = cmd
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -69,6 +97,7 @@ impl PrivateRedis {
             });
         let mut server = PrivateRedis {
             port,
+            tls_port,
             admin_user: "admin".to_owned(),
             admin_password,
             acl_file,
