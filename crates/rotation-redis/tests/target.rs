@@ -232,3 +232,42 @@ async fn sessions_lists_the_user_and_revoke_ends_them() {
         .expect("Redis can tell");
     assert!(sessions.is_empty(), "{sessions:?}");
 }
+
+#[tokio::test]
+async fn the_default_user_is_the_admin_and_acl_save_needs_an_acl_file() {
+    let redis = PrivateRedis::start_without_acl_file();
+    let (user, doc) = create_user(&redis, "old-f-1", &["+@all"]);
+    // An admin document without a username: the default user.
+    let admin = std::sync::Arc::new(common::FixedAdmin::new(
+        serde_json::json!({"password": redis.admin_password}).to_string(),
+    ));
+    let plain = RedisTarget::builder("redis-default")
+        .connection(common::spec(redis.port))
+        .admin(Some(admin.clone()))
+        .build()
+        .expect("build");
+    plain
+        .apply(
+            &ctx(&doc, &["new-f-1", "old-f-1"]),
+            &SecretValue::from("new-f-1"),
+        )
+        .await
+        .expect("apply as the default user");
+    assert!(redis.logs_in(&user, "new-f-1"));
+    let saving = RedisTarget::builder("redis-default")
+        .connection(common::spec(redis.port))
+        .admin(Some(admin))
+        .acl_save(true)
+        .build()
+        .expect("build");
+    let err = saving
+        .apply(
+            &ctx(&doc, &["newer-f-1", "new-f-1"]),
+            &SecretValue::from("newer-f-1"),
+        )
+        .await
+        .expect_err("no ACL file to save to");
+    assert_eq!(err.kind(), ErrorKind::Target, "{err}");
+    assert!(err.to_string().contains("aclfile"), "{err}");
+    assert!(err.to_string().contains("changed in memory"), "{err}");
+}

@@ -178,3 +178,18 @@ fn bad_settings_are_config_errors_naming_the_field() {
         Some("query")
     );
 }
+
+#[tokio::test]
+async fn a_secret_asking_for_prefer_is_refused() {
+    let doc = SecretValue::from_string(
+        serde_json::json!({"host": "127.0.0.1", "username": "u", "password": "p", "sslmode": "prefer"})
+            .to_string(),
+    );
+    let err = RedisVerifier::builder("redis-prefer")
+        .build()
+        .expect("build")
+        .verify(&ctx(&doc, &[]), &SecretValue::from("p"))
+        .await
+        .expect_err("prefer cannot be honoured");
+    assert!(err.to_string().contains("cannot fall back"), "{err}");
+}

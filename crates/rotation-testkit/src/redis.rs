@@ -25,7 +25,7 @@ pub struct PrivateRedis {
     pub admin_user: String,
     /// Its password.
     pub admin_password: String,
-    /// The server's ACL file.
+    /// The server's ACL file (absent for [`PrivateRedis::start_without_acl_file`]).
     pub acl_file: PathBuf,
     child: Child,
     log: PathBuf,
@@ -38,27 +38,35 @@ impl PrivateRedis {
     /// # Panics
     /// If `redis-server` is missing (install Debian's `redis-server`) or does not start.
     pub fn start() -> PrivateRedis {
-        Self::start_with(None)
+        Self::start_with(None, true)
+    }
+
+    /// A server without an ACL file (`ACL SAVE` fails): the admin is the `default` user with
+    /// a password (`--requirepass`).
+    pub fn start_without_acl_file() -> PrivateRedis {
+        Self::start_with(None, false)
     }
 
     /// Like [`PrivateRedis::start`], also serving TLS on [`PrivateRedis::tls_port`] with the
     /// PEM files `cert` and `key`; clients must present a certificate signed by `ca`.
     pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> PrivateRedis {
-        Self::start_with(Some((cert, key, ca)))
+        Self::start_with(Some((cert, key, ca)), true)
     }
 
-    fn start_with(tls: Option<(&Path, &Path, &Path)>) -> PrivateRedis {
+    fn start_with(tls: Option<(&Path, &Path, &Path)>, with_acl_file: bool) -> PrivateRedis {
         let dir = tempfile::Builder::new()
             .prefix("rotation-redis-")
             .tempdir()
             .expect("create a temporary directory");
         let admin_password = unique("admin-pw");
         let acl_file = dir.path().join("users.acl");
-        std::fs::write(
-            &acl_file,
-            format!("user admin on >{admin_password} ~* &* +@all\nuser default off\n"),
-        )
-        .expect("write the ACL file");
+        if with_acl_file {
+            std::fs::write(
+                &acl_file,
+                format!("user admin on >{admin_password} ~* &* +@all\nuser default off\n"),
+            )
+            .expect("write the ACL file");
+        }
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("create the server log");
         let port = free_port();
@@ -67,7 +75,17 @@ impl PrivateRedis {
                 .find(|&p| p != port)
                 .expect("a second free port")
         });
+        // The password goes in a config file, not in argv (`redis-server FILE` must come
+        // first, the other options after it).
+        let conf = dir.path().join("redis.conf");
+        let setting = if with_acl_file {
+            format!("aclfile {}\n", acl_file.display())
+        } else {
+            format!("requirepass {admin_password}\n")
+        };
+        std::fs::write(&conf, setting).expect("write the config file");
         let mut cmd = Command::new("redis-server");
+        cmd.arg(&conf);
         if let (Some((cert, key, ca)), Some(tls_port)) = (tls, tls_port) {
             cmd.args(["--tls-port", &tls_port.to_string()])
                 .arg("--tls-cert-file")
@@ -83,8 +101,6 @@ impl PrivateRedis {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
-            .arg("--aclfile")
-            .arg(&acl_file)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the log handle"))
             .stderr(log_file)
@@ -98,7 +114,7 @@ impl PrivateRedis {
         let mut server = PrivateRedis {
             port,
             tls_port,
-            admin_user: "admin".to_owned(),
+            admin_user: if with_acl_file { "admin" } else { "default" }.to_owned(),
             admin_password,
             acl_file,
             child,
