@@ -263,7 +263,9 @@ impl HttpVerifier {
                 let mut header = HeaderValue::from_str(candidate)
                     .map_err(|_| invalid("cannot be sent in an HTTP header"))?;
                 header.set_sensitive(true);
-                let name = self.header.clone().expect("checked in build");
+                let name = self.header.clone().ok_or_else(|| {
+                    Error::internal(format!("{}: the header name was not checked", self.what))
+                })?;
                 (request.header(name, header), Vec::new())
             }
         })
@@ -279,11 +281,18 @@ impl HttpVerifier {
     ) -> String {
         let mut out = text.to_owned();
         let values = ctx.related_values.iter().chain(std::iter::once(value));
-        let mut secrets: Vec<String> = values
-            .filter(|v| !v.is_empty())
-            .map(|v| String::from_utf8_lossy(v.expose()).into_owned())
-            .chain(sent.iter().cloned())
-            .collect();
+        let mut secrets: Vec<String> = Vec::new();
+        for v in values.filter(|v| !v.is_empty()) {
+            let raw = String::from_utf8_lossy(v.expose()).into_owned();
+            // A JSON answer echoes the value escaped (quotes, backslashes, control characters).
+            let json = serde_json::to_string(&raw).unwrap_or_default();
+            let escaped = json.trim_matches('"');
+            if !escaped.is_empty() && escaped != raw {
+                secrets.push(escaped.to_owned());
+            }
+            secrets.push(raw);
+        }
+        secrets.extend(sent.iter().cloned());
         // Longest first: a value that contains another is removed whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         for s in &secrets {

@@ -49,6 +49,20 @@ fn app() -> Router {
             post(|h: HeaderMap| async move { check(&h, "x-api-key", KEY) }),
         )
         .route(
+            "/json",
+            get(|h: HeaderMap| async move {
+                let got = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                (
+                    StatusCode::FORBIDDEN,
+                    serde_json::json!({"error": "denied", "got": got}).to_string(),
+                )
+            }),
+        )
+        .route(
             "/redirect",
             get(|| async { (StatusCode::FOUND, [("location", "/bearer")], "moved") }),
         )
@@ -318,4 +332,24 @@ mod tls {
         assert_eq!(err.kind(), ErrorKind::Temporary, "{err}");
         assert!(err.to_string().contains("set ca"), "the hint: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_json_echo_of_the_value_is_redacted_too() {
+    let addr = serve().await;
+    let candidate = r#"quo"te\back-9911"#;
+    let err = HttpVerifier::builder("json")
+        .url(url(addr, "/json"))
+        .build()
+        .expect("build")
+        .verify(&ctx(&[]), &SecretValue::from(candidate))
+        .await
+        .expect_err("403");
+    let text = err.to_string();
+    assert!(text.contains("answered 403"), "{text}");
+    assert!(text.contains("denied"), "{text}");
+    assert!(
+        !text.contains("back-9911"),
+        "the escaped echo is redacted: {text}"
+    );
 }

@@ -202,7 +202,14 @@ impl RedisTarget {
                         .await?;
                 let mut last = String::new();
                 let mut tried: Vec<&[u8]> = Vec::new();
-                for candidate in &secrets {
+                // The given value last: applying it, the user's current password is usually
+                // the other one (fewer refused logins in the server's ACL LOG).
+                let given = user.password.expose();
+                let order = secrets
+                    .iter()
+                    .filter(|c| c.expose() != given)
+                    .chain(secrets.iter().filter(|c| c.expose() == given));
+                for candidate in order {
                     if tried.contains(&candidate.expose()) {
                         continue;
                     }
