@@ -14,6 +14,7 @@
 //!   `ROTATION_TEST_MOTO` (the endpoint URL; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 //!   `AWS_REGION` are set to test values). Give every secret a [`unique`] name.
 //! - [`PrivateMoto`]: a moto server of one test, for IAM enforcement (global to a server).
+//! - [`redis::PrivateRedis`]: a Redis server of one test with an ACL file.
 //!
 //! There is no skipping: without the variables the helpers panic, so a plain `cargo test` fails
 //! loudly instead of silently testing nothing. See `docs/testing.md`.
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 mod private_moto;
+pub mod redis;
 pub use private_moto::{AccessKey, PrivateMoto};
 
 const HOW_TO_RUN: &str = "run the tests through `cargo xtask ci`, which starts OpenBao and \

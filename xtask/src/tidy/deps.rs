@@ -28,6 +28,9 @@ pub const RULES: &[(&str, Allowed)] = &[
     ("rotation-azure", Only(&[CORE])),
     ("rotation-state-sqlite", Only(&[CORE])),
     ("rotation-command", Only(&[CORE])),
+    // Built-in targets and verifiers implement core's contracts too.
+    ("rotation-redis", Only(&[CORE])),
+    ("rotation-http", Only(&[CORE])),
     // The config builds the stores' builders and the command verifier from TOML.
     (
         "rotation-config",
