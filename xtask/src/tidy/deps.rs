@@ -29,9 +29,11 @@ pub const RULES: &[(&str, Allowed)] = &[
     ("rotation-state-sqlite", Only(&[CORE])),
     ("rotation-command", Only(&[CORE])),
     // Built-in targets and verifiers implement core's contracts too.
+    ("rotation-postgres", Only(&[CORE])),
+    ("rotation-mysql", Only(&[CORE])),
     ("rotation-redis", Only(&[CORE])),
     ("rotation-http", Only(&[CORE])),
-    // The config builds the stores' builders and the command verifier from TOML.
+    // The config builds the stores' builders, the verifiers and the targets from TOML.
     (
         "rotation-config",
         Only(&[
@@ -41,6 +43,10 @@ pub const RULES: &[(&str, Allowed)] = &[
             "rotation-vault",
             "rotation-aws",
             "rotation-azure",
+            "rotation-postgres",
+            "rotation-mysql",
+            "rotation-redis",
+            "rotation-http",
         ]),
     ),
     // Opens stores, state and audit for the front ends.

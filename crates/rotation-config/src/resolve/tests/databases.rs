@@ -1,8 +1,7 @@
 //! Database and HTTP verifiers and targets: settings checked with the field named, and a
 //! database secret rotating its `password` field.
 
-use super::{config, load_config, secret};
-use crate::load;
+use super::{config, load_config};
 
 const FILE: &str = "[stores.local]\nkind = \"file\"\nroot = \"store\"\n";
 
@@ -44,14 +43,16 @@ fn database_settings_are_checked_naming_the_field() {
     );
 }
 
-#[cfg(all(feature = "postgres", feature = "http"))]
+#[cfg(all(feature = "redis", feature = "http"))]
 #[test]
 fn a_database_secret_rotates_its_password_field_and_reads_its_admin_from_the_store() {
+    use super::secret;
+    use crate::load;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("rotation.toml");
     let text = config(
         &format!(
-            "{FILE}[targets.pg]\nkind = \"postgres\"\nadmin_secret = \"pg-admin\"\nhost = \"127.0.0.1\"\n\
+            "{FILE}[targets.pg]\nkind = \"redis\"\nadmin_secret = \"pg-admin\"\nhost = \"127.0.0.1\"\n\
              [verifiers.web]\nkind = \"http\"\nurl = \"https://api.example/me\"\ncredential = \"basic\"\n"
         ),
         &(secret("app-db", "local", "db/app")
