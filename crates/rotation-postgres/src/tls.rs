@@ -302,22 +302,20 @@ impl MakeTlsConnect<Socket> for MakeRustls {
     type TlsConnect = RustlsConnect;
     type Error = io::Error;
 
+    /// Called for every connection, TLS or not (tokio-postgres prepares it before asking the
+    /// server), so the checks wait for [`RustlsConnect::connect`].
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
-        let config = self
-            .config
-            .clone()
-            .ok_or_else(|| io::Error::other("TLS is disabled (sslmode disable)"))?;
-        let name = ServerName::try_from(domain.to_owned()).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("host {domain:?}: {e}"))
-        })?;
-        Ok(RustlsConnect { config, name })
+        Ok(RustlsConnect {
+            config: self.config.clone(),
+            domain: domain.to_owned(),
+        })
     }
 }
 
 /// One TLS handshake.
 pub(crate) struct RustlsConnect {
-    config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    config: Option<Arc<ClientConfig>>,
+    domain: String,
 }
 
 type Handshake = Pin<Box<dyn Future<Output = io::Result<RustlsStream>> + Send>>;
@@ -329,8 +327,17 @@ impl TlsConnect<Socket> for RustlsConnect {
 
     fn connect(self, stream: Socket) -> Handshake {
         Box::pin(async move {
-            let stream = tokio_rustls::TlsConnector::from(self.config)
-                .connect(self.name, stream)
+            let config = self
+                .config
+                .ok_or_else(|| io::Error::other("TLS is disabled (tls mode disable)"))?;
+            let name = ServerName::try_from(self.domain.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("host {:?}: {e}", self.domain),
+                )
+            })?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
                 .await?;
             Ok(RustlsStream(stream))
         })
