@@ -189,3 +189,14 @@ pub fn text_without(err: &rotation_core::Error, values: &[&SecretValue]) -> Stri
     }
     err.to_string()
 }
+
+/// Waits (up to 10 s) until the server has ended `client`'s session.
+pub async fn wait_until_closed(client: &tokio_postgres::Client) {
+    for _ in 0..100 {
+        if client.is_closed() || client.simple_query("SELECT 1").await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the session is still open");
+}
