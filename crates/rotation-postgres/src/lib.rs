@@ -70,3 +70,53 @@ fn check_common(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use rotation_core::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn builders_name_the_bad_field() {
+        let field = |r: Result<PostgresTarget>| {
+            let err = r.expect_err("invalid");
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+            err.field().map(str::to_owned)
+        };
+        let t = || PostgresTarget::builder("pg");
+        assert_eq!(
+            field(t().timeout(Duration::ZERO).build()).as_deref(),
+            Some("timeout")
+        );
+        assert_eq!(
+            field(PostgresTarget::builder(" ").build()).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field(t().username(Some(String::new())).build()).as_deref(),
+            Some("username")
+        );
+        let spec = ConnectionSpec {
+            client_cert: Some(PathBuf::from("c.pem")),
+            ..ConnectionSpec::default()
+        };
+        assert_eq!(
+            field(t().connection(spec).build()).as_deref(),
+            Some("client_key")
+        );
+        let spec = ConnectionSpec {
+            port: Some(0),
+            ..ConnectionSpec::default()
+        };
+        assert_eq!(field(t().connection(spec).build()).as_deref(), Some("port"));
+        let err = PostgresVerifier::builder("v")
+            .query(Some("  ".into()))
+            .build()
+            .expect_err("empty query");
+        assert_eq!(err.field(), Some("query"));
+        assert!(PostgresVerifier::builder("v").build().is_ok());
+    }
+}

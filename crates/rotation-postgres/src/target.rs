@@ -112,6 +112,14 @@ fn values<'a>(ctx: &'a VerifyContext, value: &'a SecretValue) -> Vec<&'a SecretV
     all
 }
 
+/// The next step when the server refuses a role acting on itself.
+const SINGLE_USER_HINT: &str = "single-user mode: the role acts on itself, which needs no \
+                                privilege; configure an admin secret if this server forbids it";
+
+/// The oldest server that stores a SCRAM verifier given to `ALTER ROLE` as such (9.6 would
+/// take it for a plaintext password).
+const MIN_SERVER_VERSION: i32 = 100_000;
+
 /// What to grant when the admin may not change `role`'s password.
 fn privilege_needed(role: &str, admin: &str, superuser: bool) -> String {
     if superuser {
@@ -289,6 +297,32 @@ impl PostgresTarget {
         }
     }
 
+    /// Fails on a server too old to take a SCRAM verifier (before 10).
+    async fn require_scram(&self, client: &Client, server: &Connection) -> Result<()> {
+        let row = connect::within(
+            &self.what,
+            &server.to_string(),
+            self.timeout,
+            client.query_one("SELECT current_setting('server_version_num')::int", &[]),
+        )
+        .await?
+        .map_err(|e| {
+            self.statement_error(&e, &[], "reading the server version", server, String::new)
+        })?;
+        let version: i32 = row.get(0);
+        if version < MIN_SERVER_VERSION {
+            return Err(Error::new(
+                ErrorKind::Target,
+                format!(
+                    "{}: {server} runs PostgreSQL {version} (server_version_num), which cannot \
+                     store SCRAM-SHA-256 verifiers: version 10 or later is needed",
+                    self.what
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// `ALTER ROLE` with the client-computed SCRAM verifier of `value`.
     async fn set_password(
         &self,
@@ -309,10 +343,11 @@ impl PostgresTarget {
             ));
         }
         let verifier = Zeroizing::new(scram_sha_256(value.expose()));
+        let literal = Zeroizing::new(quote_literal(&verifier));
         let sql = Zeroizing::new(format!(
             "ALTER ROLE {} PASSWORD {}",
             quote_ident(role),
-            quote_literal(&verifier)
+            *literal
         ));
         connect::within(
             &self.what,
@@ -389,12 +424,14 @@ impl Target for PostgresTarget {
             tracing::debug!(target = %self.name, role, "the password is already set");
             return Ok(());
         }
+        self.require_scram(&client, &server).await?;
         let superuser = match logged_in_with {
-            None => self.role(&client, role, &server).await?,
-            Some(_) => false,
+            None => Some(self.role(&client, role, &server).await?),
+            Some(_) => None,
         };
-        self.set_password(&client, role, value, &values, &server, || {
-            privilege_needed(role, &actor, superuser)
+        self.set_password(&client, role, value, &values, &server, || match superuser {
+            Some(superuser) => privilege_needed(role, &actor, superuser),
+            None => SINGLE_USER_HINT.to_owned(),
         })
         .await?;
         tracing::info!(target = %self.name, role, server = %server, "password changed");
@@ -432,12 +469,13 @@ impl Target for PostgresTarget {
                 &[old],
                 &format!("ending the sessions of role \"{role}\""),
                 &server,
-                || {
-                    format!(
+                || match self.admin {
+                    Some(_) => format!(
                         "grant the admin pg_signal_backend (GRANT pg_signal_backend TO {}); \
                          sessions of a superuser only a superuser may end",
                         quote_ident(&actor)
-                    )
+                    ),
+                    None => SINGLE_USER_HINT.to_owned(),
                 },
             )
         })?;
