@@ -18,7 +18,7 @@
 
 mod admin;
 mod connect;
-mod target;
+mod pg_target;
 mod tls;
 mod verifier;
 
@@ -27,7 +27,7 @@ use std::time::Duration;
 use rotation_core::{ConnectionSpec, Error, Result};
 
 pub use connect::DEFAULT_DBNAME;
-pub use target::{PostgresTarget, PostgresTargetBuilder};
+pub use pg_target::{PostgresTarget, PostgresTargetBuilder};
 pub use verifier::{DEFAULT_EXPECT, DEFAULT_QUERY, PostgresVerifier, PostgresVerifierBuilder};
 
 /// PostgreSQL's port when neither the config nor the secret gives one.
