@@ -6,7 +6,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::{Server, ctx, password, text_without};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
 use rotation_core::{ConnectionSpec, ErrorKind, SecretValue, Target, TlsMode, Verifier};
 use rotation_postgres::{PostgresTarget, PostgresVerifier};
 use rotation_testkit::postgres::PostgresOptions;
@@ -29,6 +31,32 @@ fn pki(names: &[&str]) -> (String, String, String) {
         .signed_by(&leaf_key, &Issuer::new(ca, ca_key))
         .expect("leaf");
     (ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem())
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all as PEM: (CA,
+/// server certificate, server key, client certificate, client key).
+fn pki_with_client() -> [String; 5] {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, rotation_testkit::unique("test-ca"));
+    let ca_key = KeyPair::generate().expect("key");
+    let ca_pem = ca.self_signed(&ca_key).expect("CA").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let mut params = CertificateParams::new(names).expect("params");
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("leaf");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["127.0.0.1".to_owned()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth);
+    [ca_pem, server_cert, server_key, client_cert, client_key]
 }
 
 /// A server with TLS on (certificate for 127.0.0.1 only) and the path of its CA's PEM.
@@ -204,6 +232,59 @@ async fn certificates_are_checked_as_each_mode_says() {
             .logs_in(user["username"].as_str().expect("name"), &new)
             .await
     );
+}
+
+#[tokio::test]
+async fn a_server_that_wants_a_client_certificate_gets_one() {
+    let [ca, server_cert, server_key, client_cert, client_key] = pki_with_client();
+    // TCP logins need TLS with a certificate from the CA, and the password.
+    let hba = "local all all scram-sha-256\n\
+               hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n";
+    let server = Server::start_with(
+        PostgresOptions::default()
+            .file("server.crt", server_cert)
+            .file("server.key", server_key)
+            .file("ca.crt", ca.clone())
+            .file("pg_hba.conf", hba)
+            .setting("ssl", "on")
+            .setting("ssl_cert_file", "{dir}/server.crt")
+            .setting("ssl_key_file", "{dir}/server.key")
+            .setting("ssl_ca_file", "{dir}/ca.crt")
+            .setting("hba_file", "{dir}/pg_hba.conf"),
+    );
+    let dir = server.pg.dir();
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("client.crt"),
+        dir.join("client.key"),
+    );
+    std::fs::write(&ca_path, ca).expect("write");
+    std::fs::write(&cert_path, client_cert).expect("write");
+    std::fs::write(&key_path, client_key).expect("write");
+    let (pw, doc) = user(&server).await;
+    let c = ctx(&doc, &[&pw]);
+    let full = spec(&server, "127.0.0.1", TlsMode::VerifyFull, Some(ca_path));
+
+    let err = verifier(full.clone(), true)
+        .verify(&c, &pw)
+        .await
+        .expect_err("no client certificate");
+    assert_eq!(err.kind(), ErrorKind::Verification, "{err}");
+    let text = text_without(&err, &[&pw]);
+    assert!(
+        text.contains("connection requires a valid client certificate (SQLSTATE 28000)"),
+        "the server says why: {text}"
+    );
+
+    let with_cert = ConnectionSpec {
+        client_cert: Some(cert_path),
+        client_key: Some(key_path),
+        ..full
+    };
+    verifier(with_cert, true)
+        .verify(&c, &pw)
+        .await
+        .expect("with the client certificate");
 }
 
 #[test]
