@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod postgres;
 mod private_moto;
 pub mod redis;
 pub use private_moto::{AccessKey, PrivateMoto};
