@@ -1,0 +1,161 @@
+//! One fresh connection (never a pool: a verifier must prove a new login works, and a target
+//! holds its admin login only for one call), with TLS per [`TlsMode`] and every failure sorted
+//! into what the caller reports ([`Failure`]).
+
+use std::time::Duration;
+
+use mysql_async::{
+    ClientIdentity, Conn, DriverError, Error as MyError, IoError, OptsBuilder, SslOpts,
+};
+use rotation_core::{Connection, Error, Result, SecretValue, Tls, TlsMode};
+
+/// A login to make.
+pub struct Login<'a> {
+    /// Where.
+    pub connection: &'a Connection,
+    /// As whom.
+    pub user: &'a str,
+    /// With what.
+    pub password: &'a SecretValue,
+    /// Database to select (the verifier's `dbname`); targets select none.
+    pub dbname: Option<&'a str>,
+}
+
+/// Why a connection or a statement failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The server refused the login (SQLSTATE 28000: 1045, 1698; MariaDB answers either for a
+    /// user that does not exist). The server's text.
+    Refused(String),
+    /// TLS was asked for and the server does not offer it.
+    NoTls,
+    /// The TLS handshake failed (certificate not trusted, wrong host name...). The reason.
+    Tls(String),
+    /// Could not reach the server, or it did not answer in time. The reason.
+    Unreachable(String),
+    /// The server answered a statement with an error.
+    Server {
+        /// Its error number (1396, 1227...).
+        code: u16,
+        /// Its text as `ERROR code (SQLSTATE): message`.
+        text: String,
+    },
+}
+
+impl Failure {
+    /// Sort a driver error. The server's text is kept as is (it quotes names, not values;
+    /// callers scrub statements' secrets from it).
+    pub fn of(err: &MyError) -> Failure {
+        match err {
+            MyError::Server(e) if e.state == "28000" || matches!(e.code, 1045 | 1698) => {
+                Failure::Refused(e.to_string())
+            }
+            MyError::Server(e) => Failure::Server {
+                code: e.code,
+                text: e.to_string(),
+            },
+            MyError::Driver(DriverError::NoClientSslFlagFromServer) => Failure::NoTls,
+            MyError::Io(IoError::Tls(e)) => Failure::Tls(e.to_string()),
+            MyError::Io(IoError::Io(e)) => Failure::Unreachable(e.to_string()),
+            other => Failure::Unreachable(other.to_string()),
+        }
+    }
+
+    /// The failure as text for an error message (`what` is the operation: "connecting").
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::Refused(text) => format!("login refused: {text}"),
+            Failure::NoTls => "the server does not offer TLS: enable TLS on the server, or set \
+                               sslmode to prefer or disable"
+                .to_owned(),
+            Failure::Tls(reason) => format!("TLS handshake failed: {reason}"),
+            Failure::Unreachable(reason) => format!("cannot connect: {reason}"),
+            Failure::Server { text, .. } => text.clone(),
+        }
+    }
+}
+
+/// Opens a connection for `login` within `timeout`. `prefer` tries TLS, then plain when the
+/// server offers no TLS (before any password is sent: the server's greeting says so).
+pub async fn open(login: &Login<'_>, timeout: Duration) -> std::result::Result<Conn, Failure> {
+    let tls = &login.connection.tls;
+    let ssl = ssl_opts(tls).map_err(|e| Failure::Tls(e.message().to_owned()))?;
+    match connect(login, ssl, timeout).await {
+        Err(Failure::NoTls) if tls.mode == TlsMode::Prefer => connect(login, None, timeout).await,
+        other => other,
+    }
+}
+
+async fn connect(
+    login: &Login<'_>,
+    ssl: Option<SslOpts>,
+    timeout: Duration,
+) -> std::result::Result<Conn, Failure> {
+    let password = login
+        .password
+        .expose_str()
+        .map_err(|_| Failure::Refused("the password is not valid UTF-8".to_owned()))?;
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(login.connection.host.clone())
+        .tcp_port(login.connection.port)
+        .user(Some(login.user))
+        // The driver keeps this copy in a plain String until the connection is dropped (its
+        // API has no secret type).
+        .pass(Some(password))
+        .db_name(login.dbname)
+        // mysql_async would otherwise reconnect over the server's unix socket when it is
+        // local, which changes the account the login matches ('u'@'localhost').
+        .prefer_socket(false)
+        .ssl_opts(ssl);
+    match tokio::time::timeout(timeout, Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(Failure::of(&err)),
+        Err(_) => Err(Failure::Unreachable(format!(
+            "no answer within {}",
+            humantime_secs(timeout)
+        ))),
+    }
+}
+
+/// "10 s", "1.5 s".
+pub fn humantime_secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// The driver's TLS options for `tls` (`None`: plain).
+fn ssl_opts(tls: &Tls) -> Result<Option<SslOpts>> {
+    let identity = match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => Some(ClientIdentity::new(
+            cert.clone().into(),
+            key.clone().into(),
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(Error::invalid_value(
+                "a client certificate needs both sslcert and sslkey",
+            ));
+        }
+    };
+    let base = SslOpts::default().with_client_identity(identity);
+    let with_ca = |opts: SslOpts| match &tls.ca {
+        // A configured CA is the only trust: no built-in roots beside it.
+        Some(ca) => opts
+            .with_root_certs(vec![ca.clone().into()])
+            .with_disable_built_in_roots(true),
+        None => opts,
+    };
+    Ok(match tls.mode {
+        TlsMode::Disable => None,
+        TlsMode::Prefer | TlsMode::Require => Some(
+            base.with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        TlsMode::VerifyCa => Some(with_ca(base).with_danger_skip_domain_validation(true)),
+        TlsMode::VerifyFull => Some(with_ca(base)),
+    })
+}
+
+/// Closes `conn`, ignoring errors (the work is done; a failed goodbye changes nothing).
+pub async fn close(conn: Conn) {
+    let _ = conn.disconnect().await;
+}
