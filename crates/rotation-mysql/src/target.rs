@@ -254,8 +254,14 @@ impl MysqlTarget {
     async fn require_process_privilege(&self, conn: &mut Conn, server: &str) -> Result<()> {
         let granted: Vec<(String,)> = rows(
             conn,
+            // USER_PRIVILEGES lists everyone's to an admin that may read mysql.*: keep the
+            // admin's own row ('user'@'host'; a host part has no '@', a user name may).
             "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES \
-             WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') LIMIT 1",
+             WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') AND GRANTEE = ( \
+               SELECT CONCAT('''', SUBSTRING(u, 1, CHAR_LENGTH(u) - \
+                 CHAR_LENGTH(SUBSTRING_INDEX(u, '@', -1)) - 1), '''@''', \
+                 SUBSTRING_INDEX(u, '@', -1), '''') \
+               FROM (SELECT CURRENT_USER() AS u) AS c) LIMIT 1",
             (),
             self.timeout,
         )

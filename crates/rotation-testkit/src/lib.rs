@@ -14,6 +14,8 @@
 //!   `ROTATION_TEST_MOTO` (the endpoint URL; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 //!   `AWS_REGION` are set to test values). Give every secret a [`unique`] name.
 //! - [`PrivateMoto`]: a moto server of one test, for IAM enforcement (global to a server).
+//! - [`mariadb::PrivateMariadb`]: a MariaDB server of one test with the general log on (the
+//!   shared server on 127.0.0.1:3306 must not be reconfigured).
 //!
 //! There is no skipping: without the variables the helpers panic, so a plain `cargo test` fails
 //! loudly instead of silently testing nothing. See `docs/testing.md`.
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod mariadb;
 mod private_moto;
 pub use private_moto::{AccessKey, PrivateMoto};
 
