@@ -125,10 +125,9 @@ pub fn humantime_secs(d: Duration) -> String {
 /// The driver's TLS options for `tls` (`None`: plain).
 fn ssl_opts(tls: &Tls) -> Result<Option<SslOpts>> {
     let identity = match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => Some(ClientIdentity::new(
-            cert.clone().into(),
-            key.clone().into(),
-        )),
+        (Some(cert), Some(key)) => {
+            Some(ClientIdentity::new(cert.clone().into(), key.clone().into()))
+        }
         (None, None) => None,
         _ => {
             return Err(Error::invalid_value(
@@ -158,4 +157,31 @@ fn ssl_opts(tls: &Tls) -> Result<Option<SslOpts>> {
 /// Closes `conn`, ignoring errors (the work is done; a failed goodbye changes nothing).
 pub async fn close(conn: Conn) {
     let _ = conn.disconnect().await;
+}
+
+/// Static checks of the configured TLS files (`section`: `targets.<name>`): each exists, and a
+/// client certificate comes with its key.
+pub fn check_files(section: &str, spec: &rotation_core::ConnectionSpec) -> Result<()> {
+    let files = [
+        ("ca", &spec.ca),
+        ("client_cert", &spec.client_cert),
+        ("client_key", &spec.client_key),
+    ];
+    for (key, path) in files {
+        if let Some(path) = path
+            && !path.is_file()
+        {
+            return Err(Error::config(
+                format!("{section}.{key}"),
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+    }
+    if spec.client_cert.is_some() != spec.client_key.is_some() {
+        return Err(Error::config(
+            format!("{section}.client_key"),
+            "a client certificate needs both client_cert and client_key",
+        ));
+    }
+    Ok(())
 }

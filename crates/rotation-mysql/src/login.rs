@@ -49,13 +49,16 @@ pub async fn admin(
     let secret = source.secret();
     let about = format!("{what}: admin secret {secret}");
     let keys: Keys = serde_json::from_slice(doc.expose()).unwrap_or_default();
-    let password = rotation_core::field::extract(&doc, "password").map_err(|e| e.context(&about))?;
+    let password =
+        rotation_core::field::extract(&doc, "password").map_err(|e| e.context(&about))?;
     let spec = ConnectionSpec {
         host: spec
             .host
             .clone()
             .or_else(|| keys.host.is_none().then(|| user.host.clone())),
-        port: spec.port.or_else(|| keys.port.is_none().then_some(user.port)),
+        port: spec
+            .port
+            .or_else(|| keys.port.is_none().then_some(user.port)),
         dbname: None,
         tls_mode: spec
             .tls_mode

@@ -51,7 +51,11 @@ fn check_name(name: &str, max: usize, extra: &str) -> Option<String> {
     } else {
         Some(format!(
             "may only hold ASCII letters, digits and {}",
-            extra.chars().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(" ")
+            extra
+                .chars()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ))
     }
 }
@@ -137,9 +141,9 @@ pub fn alter_user(flavor: Flavor, account: &str, hash: &str) -> Zeroizing<String
 pub fn set_own_password(flavor: Flavor, hash: &str) -> Zeroizing<String> {
     Zeroizing::new(match flavor {
         Flavor::Mariadb => format!("SET PASSWORD = '{hash}'"),
-        Flavor::Mysql => format!(
-            "ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS '{hash}'"
-        ),
+        Flavor::Mysql => {
+            format!("ALTER USER CURRENT_USER() IDENTIFIED WITH mysql_native_password AS '{hash}'")
+        }
     })
 }
 
@@ -188,7 +192,10 @@ mod tests {
 
     #[test]
     fn statements_by_flavor() {
-        assert_eq!(Flavor::of_version("10.11.19-MariaDB-0+deb12u1"), Flavor::Mariadb);
+        assert_eq!(
+            Flavor::of_version("10.11.19-MariaDB-0+deb12u1"),
+            Flavor::Mariadb
+        );
         assert_eq!(Flavor::of_version("8.0.36"), Flavor::Mysql);
         assert_eq!(
             alter_user(Flavor::Mariadb, "'u'@'%'", "*AB").as_str(),

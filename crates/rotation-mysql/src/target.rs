@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mysql_async::Conn;
 use rotation_core::{
-    ConnectionSpec, CredentialSource, DbCredential, Error, ErrorKind, Result, SecretValue,
-    Session, Target, VerifyContext,
+    ConnectionSpec, CredentialSource, DbCredential, Error, ErrorKind, Result, SecretValue, Session,
+    Target, VerifyContext,
 };
 
 use crate::connect::{Failure, close};
@@ -107,7 +107,10 @@ impl MysqlTargetBuilder {
         }
         for host in &self.user_hosts {
             if let Some(reason) = sql::check_host(host) {
-                return Err(Error::config(field("user_hosts"), format!("{host:?} {reason}")));
+                return Err(Error::config(
+                    field("user_hosts"),
+                    format!("{host:?} {reason}"),
+                ));
             }
         }
         if self.timeout.is_zero() {
@@ -148,8 +151,19 @@ impl MysqlTarget {
         Ok(cred)
     }
 
-    async fn admin_login(&self, admin: &dyn CredentialSource, user: &DbCredential) -> Result<Admin> {
-        login::admin(&self.what(), admin, &self.spec, &user.connection, self.timeout).await
+    async fn admin_login(
+        &self,
+        admin: &dyn CredentialSource,
+        user: &DbCredential,
+    ) -> Result<Admin> {
+        login::admin(
+            &self.what(),
+            admin,
+            &self.spec,
+            &user.connection,
+            self.timeout,
+        )
+        .await
     }
 
     /// Sets the password of every configured account of `user` to `hash`, as the admin.
@@ -219,14 +233,22 @@ impl MysqlTarget {
 
     /// A connection that can see and end the user's sessions: the admin's, else the user's
     /// own (with one of the rotation's passwords).
-    async fn observer(&self, ctx: &VerifyContext, user: &DbCredential) -> Result<(Conn, bool)> {
+    /// The admin's name comes with it (`None`: the user's own login).
+    async fn observer(
+        &self,
+        ctx: &VerifyContext,
+        user: &DbCredential,
+    ) -> Result<(Conn, Option<String>)> {
         match &self.admin {
-            Some(admin) => Ok((self.admin_login(admin.as_ref(), user).await?.conn, true)),
+            Some(admin) => {
+                let admin = self.admin_login(admin.as_ref(), user).await?;
+                Ok((admin.conn, Some(admin.user)))
+            }
             None => Ok((
                 login::own(&self.what(), ctx, user, None, self.timeout)
                     .await?
                     .conn,
-                false,
+                None,
             )),
         }
     }
@@ -251,7 +273,12 @@ impl MysqlTarget {
 
     /// Fails unless the admin may see every session (PROCESS): without it the process list
     /// shows only the admin's own, and revoke would end nothing while claiming success.
-    async fn require_process_privilege(&self, conn: &mut Conn, server: &str) -> Result<()> {
+    async fn require_process_privilege(
+        &self,
+        conn: &mut Conn,
+        server: &str,
+        admin: &str,
+    ) -> Result<()> {
         let granted: Vec<(String,)> = rows(
             conn,
             // USER_PRIVILEGES lists everyone's to an admin that may read mysql.*: keep the
@@ -271,9 +298,9 @@ impl MysqlTarget {
             return Err(Error::new(
                 ErrorKind::Target,
                 format!(
-                    "{}: the admin cannot see other users' sessions on {server}: grant it \
-                     PROCESS and CONNECTION ADMIN (GRANT PROCESS, CONNECTION ADMIN ON *.* TO \
-                     <admin>; MySQL and MariaDB before 10.5: SUPER)",
+                    "{}: the admin '{admin}' cannot see other users' sessions on {server}: \
+                     grant it PROCESS and CONNECTION ADMIN (GRANT PROCESS, CONNECTION ADMIN ON \
+                     *.* TO '{admin}'@...; MySQL and MariaDB before 10.5: SUPER)",
                     self.what()
                 ),
             ));
@@ -286,7 +313,11 @@ impl MysqlTarget {
             Failure::Unreachable(_) => login::connect_error(&self.what(), server, failure),
             _ => Error::new(
                 ErrorKind::Target,
-                format!("{}: {doing} on {server}: {}", self.what(), failure.describe()),
+                format!(
+                    "{}: {doing} on {server}: {}",
+                    self.what(),
+                    failure.describe()
+                ),
             ),
         }
     }
@@ -309,7 +340,11 @@ impl MysqlTarget {
                      or UPDATE on mysql.*"
                 ),
             ),
-            other => self.failed(server, &format!("changing the password of {account}"), other),
+            other => self.failed(
+                server,
+                &format!("changing the password of {account}"),
+                other,
+            ),
         }
     }
 }
@@ -323,6 +358,10 @@ fn secrets<'a>(hash: &'a str, value: &'a SecretValue) -> [&'a str; 2] {
 impl Target for MysqlTarget {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn check(&self) -> Result<()> {
+        crate::connect::check_files(&format!("targets.{}", self.name), &self.spec)
     }
 
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
@@ -348,13 +387,21 @@ impl Target for MysqlTarget {
     async fn revoke(&self, ctx: &VerifyContext, old: &SecretValue) -> Result<()> {
         let user = self.user(ctx, old)?;
         let server = user.connection.to_string();
-        let (mut conn, as_admin) = self.observer(ctx, &user).await?;
+        let (mut conn, admin) = self.observer(ctx, &user).await?;
         let result = async {
-            if as_admin {
-                self.require_process_privilege(&mut conn, &server).await?;
+            if let Some(admin) = &admin {
+                self.require_process_privilege(&mut conn, &server, admin)
+                    .await?;
             }
             for (id, _, _) in self.processes(&mut conn, &server, &user.username).await? {
-                match run(&mut conn, &format!("KILL CONNECTION {id}"), &[], self.timeout).await {
+                match run(
+                    &mut conn,
+                    &format!("KILL CONNECTION {id}"),
+                    &[],
+                    self.timeout,
+                )
+                .await
+                {
                     // 1094: unknown thread id: it ended meanwhile.
                     Ok(()) | Err(Failure::Server { code: 1094, .. }) => {}
                     Err(Failure::Server { code: 1095, text }) => {

@@ -113,8 +113,16 @@ impl MysqlVerifier {
     }
 
     /// Runs the query; its first column of its first row as text (`None`: no row).
-    async fn answer(&self, conn: &mut mysql_async::Conn) -> std::result::Result<Option<String>, Failure> {
-        match tokio::time::timeout(self.timeout, conn.query_first::<Row, _>(self.query.as_str())).await {
+    async fn answer(
+        &self,
+        conn: &mut mysql_async::Conn,
+    ) -> std::result::Result<Option<String>, Failure> {
+        match tokio::time::timeout(
+            self.timeout,
+            conn.query_first::<Row, _>(self.query.as_str()),
+        )
+        .await
+        {
             Ok(Ok(row)) => Ok(row.map(|row| row.as_ref(0).map_or_else(String::new, as_text))),
             Ok(Err(err)) => Err(Failure::of(&err)),
             Err(_) => Err(Failure::Unreachable(format!(
@@ -143,6 +151,10 @@ fn as_text(value: &Value) -> String {
 impl Verifier for MysqlVerifier {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn check(&self) -> Result<()> {
+        crate::connect::check_files(&format!("verifiers.{}", self.name), &self.spec)
     }
 
     async fn verify(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
@@ -200,7 +212,10 @@ impl Verifier for MysqlVerifier {
             )),
             Ok(None) => Err(self.fail(
                 ErrorKind::Verification,
-                format!("the query {who} returned no row, expected {:?}", self.expect),
+                format!(
+                    "the query {who} returned no row, expected {:?}",
+                    self.expect
+                ),
             )),
             Err(f @ Failure::Unreachable(_)) => Err(self.fail(
                 ErrorKind::Temporary,

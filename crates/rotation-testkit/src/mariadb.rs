@@ -159,7 +159,14 @@ impl PrivateMariadb {
         let output = Command::new(&self.client)
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.socket.display()))
-            .args(["-u", "root", "--batch", "--skip-column-names", "-e", statements])
+            .args([
+                "-u",
+                "root",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                statements,
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|err| format!("cannot run {}: {err}", self.client.display()))?;
@@ -182,9 +189,8 @@ impl PrivateMariadb {
 
     /// The general log so far: every statement the server received.
     pub fn general_log(&self) -> String {
-        std::fs::read_to_string(&self.general_log).unwrap_or_else(|err| {
-            panic!("cannot read {}: {err}", self.general_log.display())
-        })
+        std::fs::read_to_string(&self.general_log)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", self.general_log.display()))
     }
 
     /// The temporary directory holding the data, the socket and the logs.

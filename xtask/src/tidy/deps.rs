@@ -28,6 +28,7 @@ pub const RULES: &[(&str, Allowed)] = &[
     ("rotation-azure", Only(&[CORE])),
     ("rotation-state-sqlite", Only(&[CORE])),
     ("rotation-command", Only(&[CORE])),
+    ("rotation-mysql", Only(&[CORE])),
     // The config builds the stores' builders and the command verifier from TOML.
     (
         "rotation-config",

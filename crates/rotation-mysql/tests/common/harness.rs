@@ -28,7 +28,10 @@ impl MariadbHarness {
     }
 }
 
-fn build(spec: ConnectionSpec, admin: Option<Arc<dyn rotation_core::CredentialSource>>) -> Arc<dyn Target> {
+fn build(
+    spec: ConnectionSpec,
+    admin: Option<Arc<dyn rotation_core::CredentialSource>>,
+) -> Arc<dyn Target> {
     Arc::new(
         MysqlTarget::builder("mariadb")
             .connection(spec)
@@ -45,7 +48,10 @@ impl TargetHarness for MariadbHarness {
     }
 
     fn target_with_wrong_admin(&self) -> Arc<dyn Target> {
-        build(plain(), Some(admin("mysql-root", "root", "not-roots-password")))
+        build(
+            plain(),
+            Some(admin("mysql-root", "root", "not-roots-password")),
+        )
     }
 
     fn unreachable_target(&self) -> Arc<dyn Target> {
@@ -65,7 +71,11 @@ impl TargetHarness for MariadbHarness {
     }
 
     fn missing_user(&self) -> SecretValue {
-        document(&format!("rt_missing_{}", super::random()), PORT, &password("x"))
+        document(
+            &format!("rt_missing_{}", super::random()),
+            PORT,
+            &password("x"),
+        )
     }
 
     async fn logs_in(&self, document: &SecretValue, password: &SecretValue) -> bool {

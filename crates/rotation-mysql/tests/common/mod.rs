@@ -122,6 +122,17 @@ pub async fn root_sql(sql: &str) {
     let _ = conn.disconnect().await;
 }
 
+/// The first column of the first row of `sql`, as root, as text.
+pub async fn root_query(sql: &str) -> String {
+    let mut conn = connect(PORT, "root", "").await.expect("root logs in");
+    let value: Option<String> = conn
+        .query_first(sql)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}`: {e}"));
+    let _ = conn.disconnect().await;
+    value.unwrap_or_else(|| panic!("`{sql}` returned no row"))
+}
+
 /// Users created on the shared server by one test, dropped with the guard (also when the test
 /// panics).
 #[derive(Default)]
@@ -132,7 +143,7 @@ impl Users {
     /// with `{u}` for the account); its name.
     pub async fn create(&self, password: &SecretValue, grants: &[&str]) -> String {
         let name = format!("rt_{}", random());
-        self.0.lock().expect("users").push(name.clone());
+        self.track(format!("'{name}'@'%'"));
         let pw = password.expose_str().expect("UTF-8");
         assert!(pw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         let account = format!("'{name}'@'%'");
@@ -144,13 +155,19 @@ impl Users {
     }
 }
 
+impl Users {
+    /// Drop `account` (`'name'@'host'`) with the others.
+    pub fn track(&self, account: String) {
+        self.0.lock().expect("users").push(account);
+    }
+}
+
 impl Drop for Users {
     fn drop(&mut self) {
-        let names = self.0.lock().map(|n| n.clone()).unwrap_or_default();
-        if names.is_empty() {
+        let accounts = self.0.lock().map(|n| n.clone()).unwrap_or_default();
+        if accounts.is_empty() {
             return;
         }
-        let accounts: Vec<String> = names.iter().map(|n| format!("'{n}'@'%'")).collect();
         // Drop runs outside async code: the CLI, not the async driver.
         let sql = format!("DROP USER IF EXISTS {}", accounts.join(", "));
         let ok = Command::new("mariadb")
