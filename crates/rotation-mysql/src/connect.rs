@@ -56,6 +56,10 @@ impl Failure {
             },
             MyError::Driver(DriverError::NoClientSslFlagFromServer) => Failure::NoTls,
             MyError::Io(IoError::Tls(e)) => Failure::Tls(e.to_string()),
+            // tokio-rustls reports handshake failures as I/O errors around rustls's.
+            MyError::Io(IoError::Io(e)) if rustls_error(err).is_some() => {
+                Failure::Tls(e.to_string())
+            }
             MyError::Io(IoError::Io(e)) => Failure::Unreachable(e.to_string()),
             other => Failure::Unreachable(other.to_string()),
         }
@@ -78,23 +82,51 @@ impl Failure {
 /// Opens a connection for `login` within `timeout`. `prefer` tries TLS, then plain when the
 /// server offers no TLS (before any password is sent: the server's greeting says so).
 pub async fn open(login: &Login<'_>, timeout: Duration) -> std::result::Result<Conn, Failure> {
+    let Ok(password) = login.password.expose_str() else {
+        // The driver takes UTF-8 only; never sent, refused here.
+        return Err(Failure::Refused(
+            "the password is not valid UTF-8".to_owned(),
+        ));
+    };
+    let failure = |err: Option<MyError>| match err {
+        Some(err) => Failure::of(&err),
+        None => Failure::Unreachable(format!("no answer within {}", humantime_secs(timeout))),
+    };
     let tls = &login.connection.tls;
     let ssl = ssl_opts(tls).map_err(|e| Failure::Tls(e.message().to_owned()))?;
-    match connect(login, ssl, timeout).await {
-        Err(Failure::NoTls) if tls.mode == TlsMode::Prefer => connect(login, None, timeout).await,
-        other => other,
+    let first = connect(login, password, ssl.clone(), timeout).await;
+    match (&first, tls.mode, ssl) {
+        (Err(Some(err)), TlsMode::Prefer, _) if matches!(Failure::of(err), Failure::NoTls) => {
+            connect(login, password, None, timeout)
+                .await
+                .map_err(failure)
+        }
+        // mysql_async 0.37.1 ignores `skip_domain_validation` with current rustls (it looks
+        // for "NotValidForName" in the error's text: blackbeam/mysql_async#404, fixed after
+        // that release). A name mismatch is reported only once the chain was verified against
+        // the CA, so for verify-ca connect again checking a name the certificate presents.
+        (Err(Some(err)), TlsMode::VerifyCa, Some(ssl)) => match presented_name(err) {
+            Some(name) => {
+                let ssl = ssl.with_danger_tls_hostname_override(Some(name));
+                connect(login, password, Some(ssl), timeout)
+                    .await
+                    .map_err(failure)
+            }
+            None => first.map_err(failure),
+        },
+        _ => first.map_err(failure),
     }
 }
 
+/// A failed [`connect`]: the driver's error, or `None` for a timeout.
+type Attempt = std::result::Result<Conn, Option<MyError>>;
+
 async fn connect(
     login: &Login<'_>,
+    password: &str,
     ssl: Option<SslOpts>,
     timeout: Duration,
-) -> std::result::Result<Conn, Failure> {
-    let password = login
-        .password
-        .expose_str()
-        .map_err(|_| Failure::Refused("the password is not valid UTF-8".to_owned()))?;
+) -> Attempt {
     let opts = OptsBuilder::default()
         .ip_or_hostname(login.connection.host.clone())
         .tcp_port(login.connection.port)
@@ -109,12 +141,42 @@ async fn connect(
         .ssl_opts(ssl);
     match tokio::time::timeout(timeout, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(err)) => Err(Failure::of(&err)),
-        Err(_) => Err(Failure::Unreachable(format!(
-            "no answer within {}",
-            humantime_secs(timeout)
-        ))),
+        Ok(Err(err)) => Err(Some(err)),
+        Err(_) => Err(None),
     }
+}
+
+/// The rustls error under a driver error, if it is one.
+fn rustls_error(err: &MyError) -> Option<&rustls::Error> {
+    match err {
+        MyError::Io(IoError::Io(e)) => e.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// For a certificate that does not name the host: a name it does present (rustls gives them
+/// as `DnsName("db.internal")` / `IpAddress(10.0.0.5)`; a wildcard's label is filled in).
+fn presented_name(err: &MyError) -> Option<String> {
+    let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+        presented,
+        ..
+    })) = rustls_error(err)
+    else {
+        return None;
+    };
+    presented.iter().find_map(|name| {
+        let dns = name
+            .strip_prefix("DnsName(\"")
+            .and_then(|n| n.strip_suffix("\")"))
+            .map(|n| n.replacen("*.", "any.", 1));
+        let ip = name
+            .strip_prefix("IpAddress(")
+            .and_then(|n| n.strip_suffix(')'))
+            .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_owned);
+        dns.or(ip)
+            .filter(|n| rustls::pki_types::ServerName::try_from(n.as_str()).is_ok())
+    })
 }
 
 /// "10 s", "1.5 s".

@@ -55,6 +55,14 @@ impl PrivateMariadb {
     /// # Panics
     /// If a binary is missing or the server does not come up within 30 s (with its log).
     pub fn start() -> PrivateMariadb {
+        Self::start_with(&[])
+    }
+
+    /// [`PrivateMariadb::start`] with more `mariadbd` options (`--ssl-cert=...`, ...).
+    ///
+    /// # Panics
+    /// As [`PrivateMariadb::start`].
+    pub fn start_with(options: &[String]) -> PrivateMariadb {
         let (install, server, client) = (
             binary("mariadb-install-db"),
             binary("mariadbd"),
@@ -66,22 +74,24 @@ impl PrivateMariadb {
             .expect("create a temporary directory");
         let data = dir.path().join("data");
         let install_log = dir.path().join("install.log");
+        // A private tmpdir: a starting server removes the `#sql*` temporary files it finds in
+        // its tmpdir, which broke another test's install running beside it in a shared /tmp.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("create the server's tmpdir");
+        let log = File::create(&install_log).expect("create the install log");
         let status = Command::new(&install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--user=root",
             ])
             .stdin(Stdio::null())
-            .stdout(File::create(&install_log).expect("create the install log"))
-            .stderr(Stdio::from(
-                File::options()
-                    .append(true)
-                    .open(&install_log)
-                    .expect("open the install log"),
-            ))
+            // One handle for both: two would overwrite each other's lines.
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
             .status()
             .unwrap_or_else(|err| panic!("cannot run {}: {err}", install.display()));
         assert!(
@@ -97,6 +107,7 @@ impl PrivateMariadb {
         let child = Command::new(&server)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", socket.display()))
             .arg("--bind-address=127.0.0.1")
@@ -110,6 +121,7 @@ impl PrivateMariadb {
                 // CI runs as root; mariadbd refuses to unless told so.
                 "--user=root",
             ])
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
