@@ -247,3 +247,38 @@ pub fn check_files(section: &str, spec: &rotation_core::ConnectionSpec) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mismatch(presented: &[&str]) -> MyError {
+        let tls =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: rustls::pki_types::ServerName::try_from("127.0.0.1")
+                    .expect("name")
+                    .to_owned(),
+                presented: presented.iter().map(|n| (*n).to_owned()).collect(),
+            });
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        MyError::Io(IoError::Io(io))
+    }
+
+    #[test]
+    fn a_presented_name_is_read_from_rustls() {
+        assert_eq!(
+            presented_name(&mismatch(&["DnsName(\"localhost\")"])).as_deref(),
+            Some("localhost")
+        );
+        assert_eq!(
+            presented_name(&mismatch(&["DnsName(\"*.db.internal\")"])).as_deref(),
+            Some("any.db.internal")
+        );
+        assert_eq!(
+            presented_name(&mismatch(&["DirectoryName", "IpAddress(10.0.0.5)"])).as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(presented_name(&mismatch(&["DirectoryName"])), None);
+        assert!(matches!(Failure::of(&mismatch(&[])), Failure::Tls(_)));
+    }
+}

@@ -85,7 +85,8 @@ impl MysqlTargetBuilder {
         self
     }
     /// The account host parts to change (default `["%"]`): every one is altered, in this
-    /// order (admin mode; a single-user login changes the account it matched).
+    /// order. Other than the default, it needs an admin: a single-user login changes the
+    /// account it matched.
     pub fn user_hosts(mut self, hosts: Vec<String>) -> Self {
         self.user_hosts = hosts;
         self
@@ -112,6 +113,13 @@ impl MysqlTargetBuilder {
                     format!("{host:?} {reason}"),
                 ));
             }
+        }
+        if self.admin.is_none() && self.user_hosts != ["%"] {
+            return Err(Error::config(
+                field("user_hosts"),
+                "needs an admin secret: a login as the user itself changes only the account \
+                 it matched",
+            ));
         }
         if self.timeout.is_zero() {
             return Err(Error::config(field("timeout"), "must be more than zero"));

@@ -334,6 +334,11 @@ fn the_builders_name_bad_fields() {
         .build()
         .expect_err("a space");
     assert_eq!(err.field(), Some("targets.db.username"), "{err}");
+    let err = MysqlTarget::builder("db")
+        .user_hosts(vec!["10.0.0.1".into()])
+        .build()
+        .expect_err("host parts without an admin");
+    assert_eq!(err.field(), Some("targets.db.user_hosts"), "{err}");
     let err = MysqlVerifier::builder("v")
         .query(Some(" ".into()))
         .build()
