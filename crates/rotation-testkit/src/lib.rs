@@ -14,7 +14,11 @@
 //!   `ROTATION_TEST_MOTO` (the endpoint URL; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 //!   `AWS_REGION` are set to test values). Give every secret a [`unique`] name.
 //! - [`PrivateMoto`]: a moto server of one test, for IAM enforcement (global to a server).
+//! - [`postgres::PrivatePostgres`]: a PostgreSQL server of one test with SCRAM passwords (the
+//!   shared server trusts every login).
 //! - [`redis::PrivateRedis`]: a Redis server of one test with an ACL file.
+//! - [`mariadb::PrivateMariadb`]: a MariaDB server of one test with the general log on (the
+//!   shared server on 127.0.0.1:3306 must not be reconfigured).
 //!
 //! There is no skipping: without the variables the helpers panic, so a plain `cargo test` fails
 //! loudly instead of silently testing nothing. See `docs/testing.md`.
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod mariadb;
 pub mod postgres;
 mod private_moto;
 pub mod redis;

@@ -1,0 +1,174 @@
+//! The two ways a target logs in: as the admin of its admin secret, or as the secret's own user
+//! with one of the rotation's known passwords (single-user mode). Errors name the target, the
+//! server, the login and the server's text.
+
+use std::time::Duration;
+
+use mysql_async::Conn;
+use rotation_core::{
+    Connection, ConnectionSpec, CredentialSource, DbCredential, Error, ErrorKind, Result,
+    SecretValue, VerifyContext,
+};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::connect::{Failure, Login, open};
+
+/// Which keys an admin document has (their values are read by [`DbCredential::resolve`]).
+#[derive(Default, Deserialize)]
+struct Keys {
+    host: Option<IgnoredAny>,
+    port: Option<IgnoredAny>,
+    sslmode: Option<IgnoredAny>,
+    sslrootcert: Option<IgnoredAny>,
+    sslcert: Option<IgnoredAny>,
+    sslkey: Option<IgnoredAny>,
+}
+
+/// An open admin connection and who it is logged in as.
+pub struct Admin {
+    /// The connection.
+    pub conn: Conn,
+    /// The admin's user name (for grant hints).
+    pub user: String,
+    /// The server (host:port).
+    pub server: String,
+}
+
+/// Logs in as the admin of `source`. Host and port: the target's config, else the admin
+/// document, else the user's (`user`: the user's resolved connection); TLS settings likewise,
+/// key by key.
+pub async fn admin(
+    what: &str,
+    source: &dyn CredentialSource,
+    spec: &ConnectionSpec,
+    user: &Connection,
+    timeout: Duration,
+) -> Result<Admin> {
+    let doc = source.read().await.map_err(|e| e.context(what))?;
+    let secret = source.secret();
+    let about = format!("{what}: admin secret {secret}");
+    let keys: Keys = serde_json::from_slice(doc.expose()).unwrap_or_default();
+    let password =
+        rotation_core::field::extract(&doc, "password").map_err(|e| e.context(&about))?;
+    let spec = ConnectionSpec {
+        host: spec
+            .host
+            .clone()
+            .or_else(|| keys.host.is_none().then(|| user.host.clone())),
+        port: spec
+            .port
+            .or_else(|| keys.port.is_none().then_some(user.port)),
+        dbname: None,
+        tls_mode: spec
+            .tls_mode
+            .or_else(|| keys.sslmode.is_none().then_some(user.tls.mode)),
+        ca: spec.ca.clone().or_else(|| {
+            keys.sslrootcert
+                .is_none()
+                .then(|| user.tls.ca.clone())
+                .flatten()
+        }),
+        client_cert: spec.client_cert.clone().or_else(|| {
+            keys.sslcert
+                .is_none()
+                .then(|| user.tls.client_cert.clone())
+                .flatten()
+        }),
+        client_key: spec.client_key.clone().or_else(|| {
+            keys.sslkey
+                .is_none()
+                .then(|| user.tls.client_key.clone())
+                .flatten()
+        }),
+    };
+    let cred = DbCredential::resolve(&about, Some(&doc), &password, &spec, None, 3306)?;
+    let server = cred.connection.to_string();
+    let login = Login {
+        connection: &cred.connection,
+        user: &cred.username,
+        password: &cred.password,
+        dbname: None,
+    };
+    match open(&login, timeout).await {
+        Ok(conn) => Ok(Admin {
+            conn,
+            user: cred.username.clone(),
+            server,
+        }),
+        Err(Failure::Refused(text)) => Err(Error::new(
+            ErrorKind::Target,
+            format!(
+                "{what}: {server} refused the admin login as '{}' ({text}): check the username \
+                 and password in the admin secret {secret}",
+                cred.username
+            ),
+        )),
+        Err(failure) => Err(connect_error(what, &server, &failure)),
+    }
+}
+
+/// The error for a failed connection other than a refused login: unreachable is temporary,
+/// TLS problems are the target's.
+pub fn connect_error(what: &str, server: &str, failure: &Failure) -> Error {
+    let kind = match failure {
+        Failure::Unreachable(_) => ErrorKind::Temporary,
+        _ => ErrorKind::Target,
+    };
+    Error::new(kind, format!("{what}: {server}: {}", failure.describe()))
+}
+
+/// A login as the user itself, and which password made it.
+pub struct Own {
+    /// The connection.
+    pub conn: Conn,
+    /// Whether the password that logged in is `first` (so nothing needs changing).
+    pub first_worked: bool,
+}
+
+/// Logs in as `user` with `first` (when given), else with each of the context's related
+/// values in turn: single-user mode, where the user's current password is one of them.
+pub async fn own(
+    what: &str,
+    ctx: &VerifyContext,
+    user: &DbCredential,
+    first: Option<&SecretValue>,
+    timeout: Duration,
+) -> Result<Own> {
+    let server = user.connection.to_string();
+    let candidates = first
+        .into_iter()
+        .chain(ctx.related_values.iter().filter(|v| Some(*v) != first));
+    let mut last = None;
+    for (i, password) in candidates.enumerate() {
+        let login = Login {
+            connection: &user.connection,
+            user: &user.username,
+            password,
+            dbname: None,
+        };
+        match open(&login, timeout).await {
+            Ok(conn) => {
+                return Ok(Own {
+                    conn,
+                    first_worked: first.is_some() && i == 0,
+                });
+            }
+            Err(Failure::Refused(text)) => last = Some(text),
+            Err(failure) => return Err(connect_error(what, &server, &failure)),
+        }
+    }
+    let answer = last.map_or_else(
+        || "the rotation knows no password to try".to_owned(),
+        |text| format!("last answer: {text}"),
+    );
+    Err(Error::new(
+        ErrorKind::Target,
+        format!(
+            "{what}: none of the rotation's passwords logs in as '{}' at {server} ({answer}): \
+             the user may not exist, or its password was changed outside the rotation; \
+             configure an admin secret to set it regardless",
+            user.username
+        ),
+    ))
+}
