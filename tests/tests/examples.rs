@@ -27,7 +27,13 @@ fn every_example_passes_config_check() {
         );
         checked.push(path.file_name().expect("name").to_owned());
     }
-    for expected in ["postgres.toml", "mysql.toml", "redis.toml", "http.toml", "rotation.toml"] {
+    for expected in [
+        "postgres.toml",
+        "mysql.toml",
+        "redis.toml",
+        "http.toml",
+        "rotation.toml",
+    ] {
         assert!(
             checked.iter().any(|n| n == expected),
             "{expected} was not checked: {checked:?}"
