@@ -4,11 +4,13 @@
 //!   listed, paths in docs/ARCHITECTURE.md, unused dependencies, `//!` docs), see `tidy.rs`.
 //! - `ci`: everything CI checks, in order: tidy, rustfmt, clippy (`-D warnings`), the whole
 //!   test suite (against a real OpenBao dev server and a moto server, with schemathesis for the
-//!   API fuzz test, see `services.rs`), rustdoc (`-D warnings`) and
+//!   API fuzz test, see `services.rs`; the database targets' tests use the machine's MariaDB
+//!   and private PostgreSQL, MariaDB and Redis servers they start themselves), rustdoc (`-D warnings`) and
 //!   `cargo deny check bans licenses sources`.
 //! - `bench`: the benchmark harnesses (release build, same servers), which print ratios
 //!   against a baseline run in the same process: rotations through the engine and the stores,
-//!   and the server's API under load.
+//!   the server's API under load, and 100 PostgreSQL users through the `postgres` target and
+//!   verifier against the raw statements and logins (a private server).
 //! - `test [ARGS]`: `cargo test ARGS` with the services `ci` provides (e.g. `cargo xtask test -p
 //!   rotation-testkit`).
 //! - `deny-advisories`: the advisory check, separate because it needs to download the advisory
@@ -161,7 +163,19 @@ fn bench() -> Result<()> {
         "--bench",
         "api",
     ]);
-    run("bench api", api)
+    run("bench api", api)?;
+    // 100 PostgreSQL users through the target and verifier against the raw statements (a
+    // private server the bench starts itself).
+    let mut pg = cargo();
+    pg.args([
+        "bench",
+        "--locked",
+        "-p",
+        "rotation-postgres",
+        "--bench",
+        "rotate_users",
+    ]);
+    run("bench postgres", pg)
 }
 
 /// `cargo xtask man [DIR]`: `rotation manpages DIR` (default `target/man` under the target
