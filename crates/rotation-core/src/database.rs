@@ -95,6 +95,30 @@ pub struct ConnectionSpec {
     pub client_key: Option<PathBuf>,
 }
 
+impl ConnectionSpec {
+    /// Where it connects, for people (`rotate --dry-run`): `127.0.0.1:5432, tls verify-full`,
+    /// with "the secret's" for what the secret gives.
+    pub fn describe(&self, default_port: u16) -> String {
+        let host = self.host.as_deref().unwrap_or("the secret's host");
+        let port = self.port.map_or_else(
+            || format!("the secret's port or {default_port}"),
+            |p| p.to_string(),
+        );
+        let tls = self
+            .tls_mode
+            .map_or("the secret's sslmode or verify-full", TlsMode::as_str);
+        format!("{host}:{port}, tls {tls}")
+    }
+}
+
+/// How a target logs in, for people: `admin from secret pg-admin` or `single-user`.
+pub fn login_describe(admin: Option<&dyn CredentialSource>) -> String {
+    match admin {
+        Some(a) => format!("admin from secret {}", a.secret()),
+        None => "single-user".to_owned(),
+    }
+}
+
 /// One database login: who, with what, where. `Debug` never shows the password.
 #[derive(Clone)]
 pub struct DbCredential {

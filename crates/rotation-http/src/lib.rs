@@ -390,6 +390,18 @@ impl Verifier for HttpVerifier {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        // No query string or user info: they may carry a token.
+        let mut url = self.url.clone();
+        url.set_query(None);
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
+        format!(
+            "http {} {} expecting {:?}",
+            self.method, url, self.expect_status
+        )
+    }
+
     fn check(&self) -> Result<()> {
         match &self.ca {
             Some(ca) if !ca.is_file() => Err(Error::config(

@@ -152,6 +152,15 @@ impl Verifier for PostgresVerifier {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "postgres login at {}, {:?} expecting {:?}",
+            self.spec.describe(crate::DEFAULT_PORT),
+            self.query,
+            self.expect
+        )
+    }
+
     fn check(&self) -> Result<()> {
         let tls = Tls {
             mode: self.spec.tls_mode.unwrap_or_default(),

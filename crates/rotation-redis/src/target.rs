@@ -410,6 +410,15 @@ impl Target for RedisTarget {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "redis ACL at {} ({}{})",
+            self.spec.describe(crate::DEFAULT_PORT),
+            rotation_core::database::login_describe(self.admin.as_deref()),
+            if self.acl_save { ", ACL SAVE" } else { "" }
+        )
+    }
+
     fn check(&self) -> Result<()> {
         crate::check_files(&self.what, &self.spec)
     }

@@ -205,6 +205,15 @@ impl Verifier for RedisVerifier {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "redis AUTH at {}, {:?} expecting {:?}",
+            self.spec.describe(crate::DEFAULT_PORT),
+            self.command.join(" "),
+            self.expect
+        )
+    }
+
     fn check(&self) -> Result<()> {
         crate::check_files(&self.what, &self.spec)
     }

@@ -67,6 +67,14 @@ impl Target for PostgresTarget {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "postgres at {} ({})",
+            self.spec.describe(crate::DEFAULT_PORT),
+            rotation_core::database::login_describe(self.admin.as_deref())
+        )
+    }
+
     fn check(&self) -> Result<()> {
         let tls = Tls {
             mode: self.spec.tls_mode.unwrap_or_default(),
