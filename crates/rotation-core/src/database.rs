@@ -241,6 +241,20 @@ impl DbCredential {
                 ))
             })?),
         };
+        let tls = Tls {
+            mode: spec.tls_mode.or(doc_mode).unwrap_or_default(),
+            ca: spec.ca.clone().or(doc.sslrootcert),
+            client_cert: spec.client_cert.clone().or(doc.sslcert),
+            client_key: spec.client_key.clone().or(doc.sslkey),
+        };
+        if tls.mode == TlsMode::VerifyCa && tls.ca.is_none() {
+            // Without a CA of its own, verify-ca would accept any publicly trusted
+            // certificate of any name (libpq refuses the same).
+            return Err(Error::invalid_value(format!(
+                "{what}: verify-ca needs the CA that signs the server's certificate: set ca in \
+                 the config or \"sslrootcert\" in the secret (or use verify-full)"
+            )));
+        }
         Ok(DbCredential {
             engine: doc.engine,
             username,
@@ -249,14 +263,37 @@ impl DbCredential {
                 host,
                 port,
                 dbname,
-                tls: Tls {
-                    mode: spec.tls_mode.or(doc_mode).unwrap_or_default(),
-                    ca: spec.ca.clone().or(doc.sslrootcert),
-                    client_cert: spec.client_cert.clone().or(doc.sslcert),
-                    client_key: spec.client_key.clone().or(doc.sslkey),
-                },
+                tls,
             },
         })
+    }
+
+    /// The admin login of a target from its admin secret `admin` (a database secret with
+    /// `username` and `password`), completed by the target's `spec` (which wins) only: never by
+    /// the user's secret, whose writer must not choose where, or how safely, the admin's
+    /// password is sent. Without a host in either, refused naming both places.
+    pub fn resolve_admin(
+        what: &str,
+        admin: &SecretValue,
+        spec: &ConnectionSpec,
+        default_port: u16,
+    ) -> Result<DbCredential> {
+        let password = crate::field::extract(admin, "password").map_err(|_| {
+            Error::invalid_value(format!(
+                "{what}: the admin secret is not a JSON object with string keys \"username\" \
+                 and \"password\" (AWS's database secret format)"
+            ))
+        })?;
+        let has_host = spec.host.is_some()
+            || serde_json::from_slice::<Document>(admin.expose()).is_ok_and(|d| d.host.is_some());
+        if !has_host {
+            return Err(Error::invalid_value(format!(
+                "{what}: no host for the admin login: set host in the target's config or \"host\" \
+                 in the admin secret (the admin's password is never sent where a user's secret \
+                 points)"
+            )));
+        }
+        Self::resolve(what, Some(admin), &password, spec, None, default_port)
     }
 }
 
@@ -350,6 +387,37 @@ mod tests {
         assert_eq!(c.connection.to_string(), "127.0.0.1:5433");
         assert_eq!(c.connection.tls.mode, TlsMode::Disable);
         assert!(!format!("{c:?}").contains("new"));
+    }
+
+    #[test]
+    fn verify_ca_needs_a_ca_and_the_admin_needs_a_host_of_its_own() {
+        let pw = SecretValue::from("p");
+        let d = doc(r#"{"host":"h","username":"u","sslmode":"verify-ca"}"#);
+        let err = DbCredential::resolve("t", Some(&d), &pw, &ConnectionSpec::default(), None, 1)
+            .expect_err("no CA");
+        assert!(err.to_string().contains("verify-ca needs"), "{err}");
+        let admin = doc(r#"{"username":"admin","password":"a-pw"}"#);
+        let err = DbCredential::resolve_admin("t", &admin, &ConnectionSpec::default(), 5432)
+            .expect_err("no host");
+        assert!(
+            err.to_string().contains("no host for the admin login"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("a-pw"), "{err}");
+        let spec = ConnectionSpec {
+            host: Some("db".into()),
+            ..ConnectionSpec::default()
+        };
+        let c = DbCredential::resolve_admin("t", &admin, &spec, 5432).expect("admin");
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("admin", &b"a-pw"[..])
+        );
+        assert_eq!(
+            c.connection.tls.mode,
+            TlsMode::VerifyFull,
+            "never the user's sslmode"
+        );
     }
 
     #[test]

@@ -116,7 +116,6 @@ impl RedisTargetBuilder {
 #[derive(Deserialize)]
 struct AdminKeys {
     username: Option<String>,
-    host: Option<String>,
 }
 
 /// A connection logged in to change `user`'s passwords.
@@ -162,21 +161,16 @@ impl RedisTarget {
                     ))
                 })?;
                 let admin_user = keys.username.unwrap_or_else(|| "default".to_owned());
-                // The admin logs in where the config says, else where its own secret says,
-                // else on the user's server.
-                let conn = if keys.host.is_some() || self.spec.host.is_some() {
-                    DbCredential::resolve(
-                        &format!("{} (admin secret {})", self.what, admin.secret()),
-                        Some(&doc),
-                        &password,
-                        &self.spec,
-                        Some(&admin_user),
-                        DEFAULT_PORT,
-                    )?
-                    .connection
-                } else {
-                    user.connection.clone()
-                };
+                // The admin logs in where the config says, else where its own secret says;
+                // never where only the user's secret points (its writer must not choose where
+                // the admin's password goes).
+                let conn = DbCredential::resolve_admin(
+                    &format!("{} (admin secret {})", self.what, admin.secret()),
+                    &doc,
+                    &self.spec,
+                    DEFAULT_PORT,
+                )?
+                .connection;
                 secrets.push(password.clone());
                 let mut client = Client::connect(&self.what, &conn, self.timeout, secrets).await?;
                 if let Auth::Refused(text) = client.auth(&admin_user, &password).await? {

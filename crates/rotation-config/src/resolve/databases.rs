@@ -11,7 +11,7 @@
         feature = "redis",
         feature = "http"
     )),
-    allow(dead_code, unreachable_code, unused_variables)
+    allow(dead_code, unreachable_code, unused_variables, unused_macros)
 )]
 
 use std::path::Path;
@@ -137,6 +137,22 @@ fn core_error(table: &str) -> impl Fn(rotation_core::Error) -> FieldError + '_ {
     move |e| FieldError::from_core(&format!("{table}."), table, &e)
 }
 
+/// A database verifier of `$ty`'s kind from the checked settings `$c` and the table `$db`.
+macro_rules! db_verifier {
+    ($ty:path, $name:expr, $c:expr, $db:expr, $table:expr) => {
+        Arc::new(
+            <$ty>::builder($name)
+                .connection($c.connection)
+                .username($c.username)
+                .query($db.query.clone())
+                .expect($db.expect.clone())
+                .timeout($c.timeout)
+                .build()
+                .map_err(core_error($table))?,
+        )
+    };
+}
+
 /// A database or HTTP verifier (`spec` is not a command).
 pub fn verifier(
     name: &str,
@@ -161,38 +177,13 @@ pub fn verifier(
     let c = common(table, db, base)?;
     let built: Arc<dyn Verifier> = match spec {
         #[cfg(feature = "postgres")]
-        PluginSpec::Postgres(_) => Arc::new(
-            rotation_postgres::PostgresVerifier::builder(name)
-                .connection(c.connection)
-                .username(c.username)
-                .query(db.query.clone())
-                .expect(db.expect.clone())
-                .timeout(c.timeout)
-                .build()
-                .map_err(core_error(table))?,
-        ),
+        PluginSpec::Postgres(_) => {
+            db_verifier!(rotation_postgres::PostgresVerifier, name, c, db, table)
+        }
         #[cfg(feature = "mysql")]
-        PluginSpec::Mysql(_) => Arc::new(
-            rotation_mysql::MysqlVerifier::builder(name)
-                .connection(c.connection)
-                .username(c.username)
-                .query(db.query.clone())
-                .expect(db.expect.clone())
-                .timeout(c.timeout)
-                .build()
-                .map_err(core_error(table))?,
-        ),
+        PluginSpec::Mysql(_) => db_verifier!(rotation_mysql::MysqlVerifier, name, c, db, table),
         #[cfg(feature = "redis")]
-        PluginSpec::Redis(_) => Arc::new(
-            rotation_redis::RedisVerifier::builder(name)
-                .connection(c.connection)
-                .username(c.username)
-                .query(db.query.clone())
-                .expect(db.expect.clone())
-                .timeout(c.timeout)
-                .build()
-                .map_err(core_error(table))?,
-        ),
+        PluginSpec::Redis(_) => db_verifier!(rotation_redis::RedisVerifier, name, c, db, table),
         #[allow(unreachable_patterns, reason = "the kinds of features left out")]
         other => {
             let _ = c;
