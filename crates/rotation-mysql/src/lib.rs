@@ -7,6 +7,11 @@
 //!   mysql_native_password AS '*hash'` (MySQL), so neither the general log nor the binary log
 //!   holds it (see [`sql`]). Revoke ends the user's sessions (a changed password does not).
 //!   Only the MariaDB path is tested (MariaDB 10.11); MySQL 8 cannot be installed here.
+//! - A server-side password policy: MariaDB with a password validation plugin and
+//!   `strict_password_validation=ON` (its default) refuses every hashed password, since the
+//!   plugin can check only plaintext. The target then fails with the server's text and the fix
+//!   (`strict_password_validation=OFF`, and a generator that meets the policy itself); it
+//!   never falls back to sending the plaintext. See [`refusal`] for the server's answers.
 //! - [`MysqlVerifier`] logs in on a fresh connection with the candidate and checks one query's
 //!   answer.
 //!
@@ -19,6 +24,7 @@
 
 mod connect;
 mod login;
+pub mod refusal;
 pub mod sql;
 mod statement;
 mod target;

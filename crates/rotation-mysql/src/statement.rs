@@ -30,6 +30,26 @@ pub async fn rows<T: FromRow + Send + 'static>(
     within(timeout, conn.exec(sql, params), &[]).await
 }
 
+/// The error-level entries (code, message) the last statement left in the diagnostics (`SHOW
+/// WARNINGS`, text protocol: preparing a statement could reset them), scrubbed of `secrets`;
+/// empty when they cannot be read (the caller then reports the error alone).
+pub async fn causes(conn: &mut Conn, secrets: &[&str], timeout: Duration) -> Vec<(u16, String)> {
+    let rows: Vec<(String, u32, String)> =
+        match within(timeout, conn.query("SHOW WARNINGS"), &[]).await {
+            Ok(rows) => rows,
+            Err(_) => return Vec::new(),
+        };
+    rows.into_iter()
+        .filter(|(level, _, _)| level.eq_ignore_ascii_case("error"))
+        .map(|(_, code, message)| {
+            (
+                u16::try_from(code).unwrap_or(u16::MAX),
+                scrub(&message, secrets),
+            )
+        })
+        .collect()
+}
+
 /// The server's flavor (`SELECT VERSION()`).
 pub async fn flavor(conn: &mut Conn, timeout: Duration) -> Result<Flavor, Failure> {
     let version: Option<String> =

@@ -10,10 +10,11 @@ use rotation_core::{
     Target, VerifyContext,
 };
 
-use crate::connect::{Failure, close};
+use crate::connect::{Failure, Login, close, open};
 use crate::login::{self, Admin};
+use crate::refusal::{self, Refusal};
 use crate::sql;
-use crate::statement::{flavor, rows, run};
+use crate::statement::{causes, flavor, rows, run};
 use crate::{DEFAULT_PORT, DEFAULT_TIMEOUT};
 
 /// The MariaDB/MySQL target. Build it with [`MysqlTarget::builder`].
@@ -26,7 +27,10 @@ use crate::{DEFAULT_PORT, DEFAULT_TIMEOUT};
 ///   = '*hash'` (MariaDB: no privilege needed), which changes the account it logged in as.
 ///
 /// The plaintext never reaches the server: only its `mysql_native_password` hash does (see
-/// [`crate::sql`]), so the server's general log does not record it.
+/// [`crate::sql`]), so the server's general log does not record it. A server whose password
+/// validation plugin refuses hashes (`strict_password_validation=ON`) gets an error saying so
+/// and what to change ([`crate::refusal`]); re-applying the password it holds (the engine's
+/// revert after such a refusal) succeeds once a login with it proves it is in place.
 #[derive(Debug)]
 pub struct MysqlTarget {
     name: String,
@@ -191,12 +195,23 @@ impl MysqlTarget {
             let flavor = flavor(&mut conn, self.timeout)
                 .await
                 .map_err(|f| self.failed(&server, "reading the server version", &f))?;
+            let secrets = secrets(hash, value);
             for host in &self.user_hosts {
                 let account = sql::account(&user.username, host);
                 let statement = sql::alter_user(flavor, &account, hash);
-                run(&mut conn, &statement, &secrets(hash, value), self.timeout)
-                    .await
-                    .map_err(|f| self.alter_failed(&server, &account, &admin_user, &f))?;
+                let Err(failure) = run(&mut conn, &statement, &secrets, self.timeout).await else {
+                    continue;
+                };
+                let causes = causes_of(&mut conn, &failure, &secrets, self.timeout).await;
+                // With strict validation the server takes no hash at all, so this call changed
+                // nothing: when the value already logs in (a rollback to the password the
+                // refused rotation left in place), the target holds it and apply is done.
+                if refused_as(&failure, &causes) == Some(Refusal::StrictValidation)
+                    && self.logs_in(user).await
+                {
+                    return Ok(());
+                }
+                return Err(self.alter_failed(&server, &account, &admin_user, &failure, &causes));
             }
             Ok(())
         }
@@ -227,12 +242,13 @@ impl MysqlTarget {
                 .await
                 .map_err(|f| self.failed(&server, "reading the server version", &f))?;
             let statement = sql::set_own_password(flavor, hash);
-            run(&mut conn, &statement, &secrets(hash, value), self.timeout)
-                .await
-                .map_err(|f| {
-                    let account = format!("'{}' (its own password)", user.username);
-                    self.alter_failed(&server, &account, &user.username, &f)
-                })
+            let secrets = secrets(hash, value);
+            let Err(failure) = run(&mut conn, &statement, &secrets, self.timeout).await else {
+                return Ok(());
+            };
+            let causes = causes_of(&mut conn, &failure, &secrets, self.timeout).await;
+            let account = format!("'{}' (its own password)", user.username);
+            Err(self.alter_failed(&server, &account, &user.username, &failure, &causes))
         }
         .await;
         close(conn).await;
@@ -330,17 +346,68 @@ impl MysqlTarget {
         }
     }
 
-    fn alter_failed(&self, server: &str, account: &str, login: &str, failure: &Failure) -> Error {
+    /// Whether `user` (holding the value given to apply) logs in, on a fresh connection.
+    async fn logs_in(&self, user: &DbCredential) -> bool {
+        let login = Login {
+            connection: &user.connection,
+            user: &user.username,
+            password: &user.password,
+            dbname: None,
+        };
+        match open(&login, self.timeout).await {
+            Ok(conn) => {
+                close(conn).await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn alter_failed(
+        &self,
+        server: &str,
+        account: &str,
+        login: &str,
+        failure: &Failure,
+        causes: &[(u16, String)],
+    ) -> Error {
         let what = self.what();
-        match failure {
-            Failure::Server { code: 1396, text } => Error::new(
+        let Failure::Server { code, text } = failure else {
+            return self.failed(
+                server,
+                &format!("changing the password of {account}"),
+                failure,
+            );
+        };
+        let quoted = refusal::with_causes(*code, text, causes);
+        match (code, refusal::classify(*code, text, causes)) {
+            (_, Refusal::StrictValidation) => Error::new(
                 ErrorKind::Target,
-                format!("{what}: the user {account} does not exist on {server} ({text})"),
+                format!(
+                    "{what}: {server} refused the new password of {account} ({quoted}): the \
+                     server has a password validation plugin, which can check only a plaintext \
+                     password, and this target sends only the password's hash so that no \
+                     server log records the password; nothing was changed. To rotate this \
+                     user, set strict_password_validation=OFF on the server (SET GLOBAL \
+                     strict_password_validation=OFF, and in its configuration file), which \
+                     accepts hashed passwords without the plugin's check, and make the \
+                     secret's generator meet the server's password policy (length, upper and \
+                     lower case letters, digits, other characters)"
+                ),
             ),
-            Failure::Server {
-                code: 1227 | 1044 | 1142,
-                text,
-            } => Error::new(
+            (_, Refusal::ReadOnly) => Error::new(
+                ErrorKind::Target,
+                format!(
+                    "{what}: {server} is read-only and refused to change the password of \
+                     {account} ({quoted}): point the target at the primary server, or grant \
+                     '{login}' READ_ONLY ADMIN"
+                ),
+            ),
+            (_, Refusal::NoSuchUser) => Error::new(
+                ErrorKind::Target,
+                format!("{what}: the user {account} does not exist on {server} ({quoted})"),
+            ),
+            (1227 | 1044 | 1142, Refusal::Other) => Error::new(
                 ErrorKind::Target,
                 format!(
                     "{what}: '{login}' may not change the password of {account} on {server} \
@@ -348,12 +415,37 @@ impl MysqlTarget {
                      or UPDATE on mysql.*"
                 ),
             ),
-            other => self.failed(
+            (code, Refusal::Other) => self.failed(
                 server,
                 &format!("changing the password of {account}"),
-                other,
+                &Failure::Server {
+                    code: *code,
+                    text: quoted,
+                },
             ),
         }
+    }
+}
+
+/// Which refusal `failure` is (`None`: not a server's answer).
+fn refused_as(failure: &Failure, causes: &[(u16, String)]) -> Option<Refusal> {
+    match failure {
+        Failure::Server { code, text } => Some(refusal::classify(*code, text, causes)),
+        _ => None,
+    }
+}
+
+/// The causes a failed statement left in the diagnostics (only for a server's answer: after a
+/// lost connection there is nothing to ask).
+async fn causes_of(
+    conn: &mut Conn,
+    failure: &Failure,
+    secrets: &[&str],
+    timeout: Duration,
+) -> Vec<(u16, String)> {
+    match failure {
+        Failure::Server { .. } => causes(conn, secrets, timeout).await,
+        _ => Vec::new(),
     }
 }
 

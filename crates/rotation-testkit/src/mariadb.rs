@@ -58,7 +58,8 @@ impl PrivateMariadb {
         Self::start_with(&[])
     }
 
-    /// [`PrivateMariadb::start`] with more `mariadbd` options (`--ssl-cert=...`, ...).
+    /// [`PrivateMariadb::start`] with more `mariadbd` options (`--ssl-cert=...`,
+    /// `--plugin-load-add=simple_password_check`, ...).
     ///
     /// # Panics
     /// As [`PrivateMariadb::start`].
@@ -131,7 +132,9 @@ impl PrivateMariadb {
         let mut db = PrivateMariadb {
             port,
             admin_user,
-            admin_password: unique("admin-pw"),
+            // Upper and lower case, a digit and a `-`: what a password validation plugin
+            // loaded through `options` (`simple_password_check`) asks for.
+            admin_password: format!("Pw1-{}", unique("admin")),
             client,
             socket,
             general_log,
