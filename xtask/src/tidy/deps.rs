@@ -29,9 +29,11 @@ pub const RULES: &[(&str, Allowed)] = &[
     ("rotation-state-sqlite", Only(&[CORE])),
     ("rotation-command", Only(&[CORE])),
     // Built-in targets and verifiers implement core's contracts too.
-    ("rotation-postgres", Only(&[CORE])),
+    // Client TLS for the database crates that speak TLS themselves.
+    ("rotation-tls", Only(&[CORE])),
+    ("rotation-postgres", Only(&[CORE, "rotation-tls"])),
     ("rotation-mysql", Only(&[CORE])),
-    ("rotation-redis", Only(&[CORE])),
+    ("rotation-redis", Only(&[CORE, "rotation-tls"])),
     ("rotation-http", Only(&[CORE])),
     // The config builds the stores' builders, the verifiers and the targets from TOML.
     (
