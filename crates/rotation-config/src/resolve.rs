@@ -47,6 +47,7 @@ pub fn resolve(file: &ConfigFile, base: &Path) -> Result<Resolved, FieldError> {
             targets: &targets,
             policies: &policies,
             database: &database_plugins(file),
+            admin_of: &admin_secrets(file),
         },
     )?;
     let lease_ttl = lease_ttl(&file.state)?;
@@ -80,6 +81,21 @@ fn database_plugins(file: &ConfigFile) -> std::collections::HashSet<(&'static st
         .filter(|(_, s)| s.get_ref().is_database())
         .map(|(n, _)| ("targets", n.as_str()));
     verifiers.chain(targets).collect()
+}
+
+/// The `admin_secret` of each database target, by target name.
+fn admin_secrets(file: &ConfigFile) -> std::collections::HashMap<&str, &str> {
+    file.targets
+        .iter()
+        .filter_map(|(name, spec)| match spec.get_ref() {
+            crate::spec::PluginSpec::Postgres(d)
+            | crate::spec::PluginSpec::Mysql(d)
+            | crate::spec::PluginSpec::Redis(d) => {
+                d.admin_secret.as_deref().map(|a| (name.as_str(), a))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn lease_ttl(state: &StateSpec) -> Result<Duration, FieldError> {

@@ -269,13 +269,15 @@ impl DbCredential {
     }
 
     /// The admin login of a target from its admin secret `admin` (a database secret with
-    /// `username` and `password`), completed by the target's `spec` (which wins) only: never by
+    /// `username` (or `username` given here) and `password`), completed by the target's `spec`
+    /// (which wins) only: never by
     /// the user's secret, whose writer must not choose where, or how safely, the admin's
     /// password is sent. Without a host in either, refused naming both places.
     pub fn resolve_admin(
         what: &str,
         admin: &SecretValue,
         spec: &ConnectionSpec,
+        username: Option<&str>,
         default_port: u16,
     ) -> Result<DbCredential> {
         let password = crate::field::extract(admin, "password").map_err(|_| {
@@ -293,7 +295,7 @@ impl DbCredential {
                  points)"
             )));
         }
-        Self::resolve(what, Some(admin), &password, spec, None, default_port)
+        Self::resolve(what, Some(admin), &password, spec, username, default_port)
     }
 }
 
@@ -397,7 +399,7 @@ mod tests {
             .expect_err("no CA");
         assert!(err.to_string().contains("verify-ca needs"), "{err}");
         let admin = doc(r#"{"username":"admin","password":"a-pw"}"#);
-        let err = DbCredential::resolve_admin("t", &admin, &ConnectionSpec::default(), 5432)
+        let err = DbCredential::resolve_admin("t", &admin, &ConnectionSpec::default(), None, 5432)
             .expect_err("no host");
         assert!(
             err.to_string().contains("no host for the admin login"),
@@ -408,7 +410,7 @@ mod tests {
             host: Some("db".into()),
             ..ConnectionSpec::default()
         };
-        let c = DbCredential::resolve_admin("t", &admin, &spec, 5432).expect("admin");
+        let c = DbCredential::resolve_admin("t", &admin, &spec, None, 5432).expect("admin");
         assert_eq!(
             (c.username.as_str(), c.password.expose()),
             ("admin", &b"a-pw"[..])

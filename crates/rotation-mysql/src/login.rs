@@ -6,24 +6,11 @@ use std::time::Duration;
 
 use mysql_async::Conn;
 use rotation_core::{
-    Connection, ConnectionSpec, CredentialSource, DbCredential, Error, ErrorKind, Result,
-    SecretValue, VerifyContext,
+    ConnectionSpec, CredentialSource, DbCredential, Error, ErrorKind, Result, SecretValue,
+    VerifyContext,
 };
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::connect::{Failure, Login, open};
-
-/// Which keys an admin document has (their values are read by [`DbCredential::resolve`]).
-#[derive(Default, Deserialize)]
-struct Keys {
-    host: Option<IgnoredAny>,
-    port: Option<IgnoredAny>,
-    sslmode: Option<IgnoredAny>,
-    sslrootcert: Option<IgnoredAny>,
-    sslcert: Option<IgnoredAny>,
-    sslkey: Option<IgnoredAny>,
-}
 
 /// An open admin connection and who it is logged in as.
 pub struct Admin {
@@ -35,54 +22,20 @@ pub struct Admin {
     pub server: String,
 }
 
-/// Logs in as the admin of `source`. Host and port: the target's config, else the admin
-/// document, else the user's (`user`: the user's resolved connection); TLS settings likewise,
-/// key by key.
+/// Logs in as the admin of `source`: where the target's config says, else where the admin
+/// document says (host, port, TLS), never where only the user's secret points.
 pub async fn admin(
     what: &str,
     source: &dyn CredentialSource,
     spec: &ConnectionSpec,
-    user: &Connection,
     timeout: Duration,
 ) -> Result<Admin> {
     let doc = source.read().await.map_err(|e| e.context(what))?;
     let secret = source.secret();
     let about = format!("{what}: admin secret {secret}");
-    let keys: Keys = serde_json::from_slice(doc.expose()).unwrap_or_default();
-    let password =
-        rotation_core::field::extract(&doc, "password").map_err(|e| e.context(&about))?;
-    let spec = ConnectionSpec {
-        host: spec
-            .host
-            .clone()
-            .or_else(|| keys.host.is_none().then(|| user.host.clone())),
-        port: spec
-            .port
-            .or_else(|| keys.port.is_none().then_some(user.port)),
-        dbname: None,
-        tls_mode: spec
-            .tls_mode
-            .or_else(|| keys.sslmode.is_none().then_some(user.tls.mode)),
-        ca: spec.ca.clone().or_else(|| {
-            keys.sslrootcert
-                .is_none()
-                .then(|| user.tls.ca.clone())
-                .flatten()
-        }),
-        client_cert: spec.client_cert.clone().or_else(|| {
-            keys.sslcert
-                .is_none()
-                .then(|| user.tls.client_cert.clone())
-                .flatten()
-        }),
-        client_key: spec.client_key.clone().or_else(|| {
-            keys.sslkey
-                .is_none()
-                .then(|| user.tls.client_key.clone())
-                .flatten()
-        }),
-    };
-    let cred = DbCredential::resolve(&about, Some(&doc), &password, &spec, None, 3306)?;
+    // Never completed by the user's secret: its writer must not choose where, or how
+    // safely, the admin's password is sent.
+    let cred = DbCredential::resolve_admin(&about, &doc, spec, None, 3306)?;
     let server = cred.connection.to_string();
     let login = Login {
         connection: &cred.connection,

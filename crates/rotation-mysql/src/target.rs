@@ -95,9 +95,10 @@ impl MysqlTargetBuilder {
         self.user_hosts = hosts;
         self
     }
-    /// Validates; errors name the field (`targets.<name>.<field>`).
+    /// Validates; errors name the field (`<field>`, under `targets.<name>` in the config).
     pub fn build(self) -> Result<MysqlTarget> {
-        let field = |f: &str| format!("targets.{}.{f}", self.name);
+        // Bare field names: the config layer puts `targets.<name>.` in front.
+        let field = |f: &str| f.to_owned();
         if self.name.is_empty() {
             return Err(Error::config("targets", "a target needs a name"));
         }
@@ -168,14 +169,23 @@ impl MysqlTarget {
         admin: &dyn CredentialSource,
         user: &DbCredential,
     ) -> Result<Admin> {
-        login::admin(
-            &self.what(),
-            admin,
-            &self.spec,
-            &user.connection,
-            self.timeout,
-        )
-        .await
+        let login = login::admin(&self.what(), admin, &self.spec, self.timeout).await?;
+        // The user comes from the secret unless the config pins it: its writer must not make
+        // the admin change its own or root's password and then read it from the store.
+        if self.username.is_none() && (user.username == login.user || user.username == "root") {
+            return Err(Error::new(
+                ErrorKind::Target,
+                format!(
+                    "{}: user '{}' named by the secret is the admin or root: set username = \
+                     \"{}\" in the target's config to rotate it through the admin, or rotate it \
+                     single-user",
+                    self.what(),
+                    user.username,
+                    user.username
+                ),
+            ));
+        }
+        Ok(login)
     }
 
     /// Sets the password of every configured account of `user` to `hash`, as the admin.

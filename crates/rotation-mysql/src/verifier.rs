@@ -76,9 +76,10 @@ impl MysqlVerifierBuilder {
         self.timeout = t;
         self
     }
-    /// Validates; errors name the field (`verifiers.<name>.<field>`).
+    /// Validates; errors name the field (`<field>`, under `verifiers.<name>` in the config).
     pub fn build(self) -> Result<MysqlVerifier> {
-        let field = |f: &str| format!("verifiers.{}.{f}", self.name);
+        // Bare field names: the config layer puts `verifiers.<name>.` in front.
+        let field = |f: &str| f.to_owned();
         if self.name.is_empty() {
             return Err(Error::config("verifiers", "a verifier needs a name"));
         }

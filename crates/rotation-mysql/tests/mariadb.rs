@@ -283,6 +283,7 @@ async fn tls_modes_against_a_server_without_tls() {
     let (old, new) = (password("old"), password("new"));
     let user = users.create(&old, &[]).await;
     let with = |mode| ConnectionSpec {
+        host: Some(common::HOST.to_owned()),
         tls_mode: Some(mode),
         ..ConnectionSpec::default()
     };
@@ -323,27 +324,27 @@ fn the_builders_name_bad_fields() {
         .user_hosts(vec!["%".into(), "a'b".into()])
         .build()
         .expect_err("a quote");
-    assert_eq!(err.field(), Some("targets.db.user_hosts"), "{err}");
+    assert_eq!(err.field(), Some("user_hosts"), "{err}");
     let err = MysqlTarget::builder("db")
         .user_hosts(Vec::new())
         .build()
         .expect_err("none");
-    assert_eq!(err.field(), Some("targets.db.user_hosts"), "{err}");
+    assert_eq!(err.field(), Some("user_hosts"), "{err}");
     let err = MysqlTarget::builder("db")
         .username(Some("x y".into()))
         .build()
         .expect_err("a space");
-    assert_eq!(err.field(), Some("targets.db.username"), "{err}");
+    assert_eq!(err.field(), Some("username"), "{err}");
     let err = MysqlTarget::builder("db")
         .user_hosts(vec!["10.0.0.1".into()])
         .build()
         .expect_err("host parts without an admin");
-    assert_eq!(err.field(), Some("targets.db.user_hosts"), "{err}");
+    assert_eq!(err.field(), Some("user_hosts"), "{err}");
     let err = MysqlVerifier::builder("v")
         .query(Some(" ".into()))
         .build()
         .expect_err("empty query");
-    assert_eq!(err.field(), Some("verifiers.v.query"), "{err}");
+    assert_eq!(err.field(), Some("query"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

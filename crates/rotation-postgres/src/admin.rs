@@ -33,7 +33,7 @@ pub(crate) async fn login(
         ..spec.clone()
     };
     let what = format!("{what} (admin secret {secret})");
-    DbCredential::resolve_admin(&what, &document, &spec, DEFAULT_PORT)
+    DbCredential::resolve_admin(&what, &document, &spec, None, DEFAULT_PORT)
 }
 
 /// Whether the admin secret names a database (its value is read by [`DbCredential`]).

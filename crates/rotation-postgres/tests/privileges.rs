@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Server, ctx, password, text_without, with_password};
-use rotation_core::{ErrorKind, Target};
+use rotation_core::{ErrorKind, SecretValue, Target};
 use rotation_testkit::postgres::PostgresOptions;
 
 #[tokio::test]
@@ -125,4 +125,45 @@ async fn a_password_policy_refusal_quotes_the_server() {
     assert!(text.contains("password must not equal user name"), "{text}");
     assert!(text.contains("22023"), "{text}");
     assert!(server.logs_in(&role, &pw).await, "nothing changed");
+}
+
+/// In admin mode a secret alone may not name a superuser or the admin itself (its writer would
+/// read the new password from the store); pinning `username` in the config allows it.
+#[tokio::test]
+async fn a_secret_alone_may_not_choose_a_superuser_or_the_admin() {
+    let server = Server::start();
+    let boss_pw = password("boss");
+    let (boss, boss_doc) = server.create_role("boss", &boss_pw, "SUPERUSER");
+    let new = password("new");
+    let c = ctx(&with_password(&boss_doc, &new), &[&new, &boss_pw]);
+    let err = server
+        .target()
+        .apply(&c, &new)
+        .await
+        .expect_err("a superuser named by the secret");
+    assert_eq!(err.kind(), ErrorKind::Target, "{err}");
+    let text = text_without(&err, &[&new, &boss_pw]);
+    assert!(
+        text.contains("is a superuser") && text.contains("username"),
+        "{text}"
+    );
+    assert!(server.logs_in(&boss, &boss_pw).await, "nothing changed");
+
+    let admin_doc = with_password(&SecretValue::from_string(server.pg.admin_document()), &new);
+    let err = server
+        .target()
+        .apply(&ctx(&admin_doc, &[&new]), &new)
+        .await
+        .expect_err("the admin itself");
+    assert!(err.to_string().contains("the admin's own role"), "{err}");
+
+    let pinned = rotation_postgres::PostgresTarget::builder("pg")
+        .connection(server.spec())
+        .admin(Some(server.admin()))
+        .username(Some(boss.clone()))
+        .build()
+        .expect("target");
+    pinned.apply(&c, &new).await.expect("pinned in the config");
+    assert!(server.logs_in(&boss, &new).await);
+    assert!(!server.logs_in(&boss, &boss_pw).await);
 }

@@ -161,6 +161,21 @@ impl RedisTarget {
                     ))
                 })?;
                 let admin_user = keys.username.unwrap_or_else(|| "default".to_owned());
+                // The user comes from the secret unless the config pins it: its writer must not
+                // make the admin change the admin's own or the `default` user's passwords.
+                if self.username.is_none()
+                    && (user.username == admin_user || user.username == "default")
+                {
+                    return Err(Error::new(
+                        ErrorKind::Target,
+                        format!(
+                            "{}: user {} named by the secret is the admin or the default user: \
+                             set username = \"{}\" in the target's config to rotate it through \
+                             the admin, or rotate it single-user",
+                            self.what, user.username, user.username
+                        ),
+                    ));
+                }
                 // The admin logs in where the config says, else where its own secret says;
                 // never where only the user's secret points (its writer must not choose where
                 // the admin's password goes).
@@ -168,6 +183,7 @@ impl RedisTarget {
                     &format!("{} (admin secret {})", self.what, admin.secret()),
                     &doc,
                     &self.spec,
+                    Some(&admin_user),
                     DEFAULT_PORT,
                 )?
                 .connection;

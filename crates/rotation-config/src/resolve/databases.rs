@@ -313,6 +313,19 @@ fn http_verifier(
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .ok_or_else(|| FieldError::new(field("url"), "is not an absolute http(s) URL"))?;
+    // The credential would cross the network in clear text.
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(FieldError::new(
+            field("url"),
+            "plain http sends the credential in clear text: use https (http only to loopback)",
+        ));
+    }
     let method = match &spec.method {
         None => reqwest::Method::GET,
         Some(m) => reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes())

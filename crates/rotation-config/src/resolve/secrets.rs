@@ -29,6 +29,8 @@ pub struct Defined<'a> {
     pub policies: &'a HashMap<&'a str, Policy>,
     /// Database verifiers and targets (`("verifiers" | "targets", name)`).
     pub database: &'a HashSet<(&'static str, &'a str)>,
+    /// The `admin_secret` of each database target, by target name.
+    pub admin_of: &'a HashMap<&'a str, &'a str>,
 }
 
 /// Every secret, in file order.
@@ -122,6 +124,18 @@ pub fn resolve(
             })?;
             verifiers.push(runner.clone());
         }
+        if let Some(t) = &s.target
+            && defined.admin_of.get(t.as_str()) == Some(&s.id.as_str())
+        {
+            // Its admin login would read the value this rotation is changing.
+            return Err(err(
+                "target",
+                &format!(
+                    "target {t:?} logs in with this secret as its admin_secret: rotate an admin \
+                     with a single-user target (one without admin_secret)"
+                ),
+            ));
+        }
         let target = match &s.target {
             None => None,
             Some(t) => Some(
@@ -144,7 +158,8 @@ pub fn resolve(
                     .any(|t| defined.database.contains(&("targets", t.as_str())))
                     || all_verifiers
                         .iter()
-                        .any(|v| defined.database.contains(&("verifiers", v.as_str())));
+                        .any(|v| defined.database.contains(&("verifiers", v.as_str())))
+                    || defined.admin_of.values().any(|a| *a == s.id);
                 database.then(|| "password".to_owned())
             }),
             policy,

@@ -42,9 +42,11 @@ pub fn document(user: &str, port: u16, password: &SecretValue) -> SecretValue {
     SecretValue::from_string(doc.to_string())
 }
 
-/// Plain TCP (the shared server has no TLS).
+/// Plain TCP (the shared server has no TLS) to 127.0.0.1: the host is pinned, as the admin
+/// login requires (it is never sent where only a user's secret points).
 pub fn plain() -> ConnectionSpec {
     ConnectionSpec {
+        host: Some(HOST.to_owned()),
         tls_mode: Some(TlsMode::Disable),
         ..ConnectionSpec::default()
     }

@@ -57,7 +57,7 @@ impl PostgresTargetBuilder {
         self
     }
 
-    /// The target, or an [`ErrorKind::InvalidConfig`] error naming the field.
+    /// The target, or an [`InvalidConfig`](rotation_core::ErrorKind::InvalidConfig) error naming the field.
     pub fn build(self) -> Result<PostgresTarget> {
         crate::check_common(
             &self.name,

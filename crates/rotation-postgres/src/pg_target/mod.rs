@@ -48,6 +48,31 @@ fn values<'a>(ctx: &'a VerifyContext, value: &'a SecretValue) -> Vec<&'a SecretV
 }
 
 impl PostgresTarget {
+    /// In admin mode the role comes from the secret unless the config pins `username`: a
+    /// writer of the secret must not make the admin change a superuser's password, or its
+    /// own, and then read the new one from the store.
+    fn refuse_unpinned(&self, role: &str, admin: &str, superuser: bool) -> Result<()> {
+        if self.username.is_some() {
+            return Ok(());
+        }
+        let why = if role == admin {
+            "is the admin's own role"
+        } else if superuser {
+            "is a superuser"
+        } else {
+            return Ok(());
+        };
+        Err(rotation_core::Error::new(
+            rotation_core::ErrorKind::Target,
+            format!(
+                "{}: role \"{role}\" named by the secret {why}: set username = \"{role}\" in \
+                 the target's config to rotate it through the admin (the secret alone may not \
+                 choose such a role), or rotate it single-user",
+                self.what
+            ),
+        ))
+    }
+
     /// The user's login from `ctx`'s document with `password`.
     fn user(&self, ctx: &VerifyContext, password: &SecretValue) -> Result<DbCredential> {
         DbCredential::resolve(
@@ -88,16 +113,18 @@ impl Target for PostgresTarget {
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
         let user = self.user(ctx, value)?;
         let values = values(ctx, value);
-        // Single-user mode tries the value itself first: if it logs in, it is applied.
+        // Single-user mode logs in with whichever value works (the value itself first). The
+        // password is set even when the value already logs in: on a server that trusts the
+        // connection any password does, and only ALTER ROLE makes it the one checked elsewhere.
         let (client, server, logged_in_with, actor) = self.client_for(&user, &values).await?;
         let role = &user.username;
-        if logged_in_with == Some(0) {
-            tracing::debug!(target = %self.name, role, "the password is already set");
-            return Ok(());
-        }
         self.require_scram(&client, &server).await?;
         let superuser = match logged_in_with {
-            None => Some(self.role(&client, role, &server).await?),
+            None => {
+                let superuser = self.role(&client, role, &server).await?;
+                self.refuse_unpinned(role, &actor, superuser)?;
+                Some(superuser)
+            }
             Some(_) => None,
         };
         self.set_password(&client, role, value, &values, &server, || match superuser {

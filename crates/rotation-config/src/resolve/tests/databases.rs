@@ -43,9 +43,56 @@ fn database_settings_are_checked_naming_the_field() {
     );
 }
 
+#[cfg(feature = "http")]
+#[test]
+fn plain_http_is_refused_except_to_loopback() {
+    assert_eq!(
+        field_of("[verifiers.w]\nkind = \"http\"\nurl = \"http://api.example/me\"\n").as_deref(),
+        Some("verifiers.w.url")
+    );
+    assert!(
+        load_config(&config(
+            &format!("{FILE}[verifiers.w]\nkind = \"http\"\nurl = \"http://127.0.0.1:8080/me\"\n"),
+            ""
+        ))
+        .is_ok()
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn an_admin_secret_cannot_be_rotated_by_the_target_it_logs_in_to() {
+    let secrets = "[[secrets]]\nid = \"adm\"\nstore = \"local\"\npath = \"db/adm\"\npolicy = \"p\"\n\
+                   target = \"r\"\n";
+    let err = load_config(&config(
+        &format!("{FILE}[targets.r]\nkind = \"redis\"\nadmin_secret = \"adm\"\nhost = \"h\"\n"),
+        secrets,
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("secrets[0] (id \"adm\").target"),
+        "{err}"
+    );
+    assert!(err.message.contains("single-user"), "{err}");
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn engine_builder_errors_name_the_field_once() {
+    assert_eq!(
+        field_of(
+            "[targets.db]\nkind = \"mysql\"\nadmin_secret = \"a\"\nuser_hosts = [\"a'b\"]\n\
+             [[secrets]]\nid = \"a\"\nstore = \"local\"\npath = \"db/a\"\npolicy = \"p\"\n"
+        )
+        .as_deref(),
+        Some("targets.db.user_hosts")
+    );
+}
+
 #[cfg(all(feature = "redis", feature = "http"))]
 #[test]
-fn a_database_secret_rotates_its_password_field_and_reads_its_admin_from_the_store() {
+fn a_database_secret_rotates_its_password_field_and_so_does_an_admin_secret() {
     use super::secret;
     use crate::load;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -67,7 +114,11 @@ fn a_database_secret_rotates_its_password_field_and_reads_its_admin_from_the_sto
         cfg.secret("app-db").expect("app-db").field.as_deref(),
         Some("password")
     );
-    assert_eq!(cfg.secret("pg-admin").expect("admin").field, None);
+    assert_eq!(
+        cfg.secret("pg-admin").expect("admin").field.as_deref(),
+        Some("password"),
+        "an admin secret is a database secret too"
+    );
     assert_eq!(
         cfg.secret("api").expect("api").field.as_deref(),
         Some("token")
