@@ -44,6 +44,13 @@ pub trait TargetHarness: Send + Sync {
     /// Whether the user of `document` logs in with `password` on a fresh connection. The
     /// harness proves once that a wrong password is refused before trusting a `true`.
     async fn logs_in(&self, document: &SecretValue, password: &SecretValue) -> bool;
+    /// A session logged in as the user of `document` with `password`, open for as long as the
+    /// returned value lives (revoke must end it).
+    async fn hold_session(
+        &self,
+        document: &SecretValue,
+        password: &SecretValue,
+    ) -> Box<dyn std::any::Any + Send>;
 }
 
 /// A fresh random password.
@@ -131,16 +138,42 @@ pub async fn revoke_leaves_only_the_current_password(h: &dyn TargetHarness) {
     }
     let old = password("old");
     let doc = h.create_user(&old).await;
+    // A client logged in with the old password: changing the password does not end it.
+    let _held = h.hold_session(&doc, &old).await;
     let new = password("new");
     target
         .apply(&ctx(&with_password(&doc, &new), &[&new, &old]), &new)
         .await
         .expect("apply");
     let c = ctx(&with_password(&doc, &old), &[&new, &old]);
+    let before = target.sessions(&c).await.expect("sessions");
+    if let Some(sessions) = &before {
+        assert!(
+            !sessions.is_empty(),
+            "the session opened with the old password is listed"
+        );
+    }
     target.revoke(&c, &old).await.expect("revoke");
     target.revoke(&c, &old).await.expect("revoke again");
     assert!(h.logs_in(&doc, &new).await, "the current password works");
     assert!(!h.logs_in(&doc, &old).await, "the revoked one is refused");
+    // Sessions end asynchronously on some servers: give them a moment.
+    let mut left = None;
+    for _ in 0..50 {
+        left = target.sessions(&c).await.expect("sessions");
+        if left.as_ref().is_none_or(Vec::is_empty) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        left.as_ref().is_none_or(Vec::is_empty),
+        "revoke ends the sessions of the user: {left:?}"
+    );
+    assert!(
+        before.is_some(),
+        "a target that can revoke lists the sessions it ends"
+    );
 }
 
 /// A refused admin login fails as a target error naming the target, nothing changed.

@@ -315,7 +315,19 @@ impl HttpVerifier {
                 _ => break,
             }
         }
-        body.truncate(BODY_READ);
+        if body.len() >= BODY_READ {
+            // A value cut by the limit would not be found whole: drop the tail where a cut
+            // value could be, before redacting.
+            let longest = ctx
+                .related_values
+                .iter()
+                .chain(std::iter::once(value))
+                .map(|v| v.expose().len() * 2)
+                .chain(sent.iter().map(String::len))
+                .max()
+                .unwrap_or(0);
+            body.truncate(BODY_READ.saturating_sub(longest));
+        }
         let text = self.redact(&String::from_utf8_lossy(&body), ctx, value, &sent);
         let text = one_line(&text);
         let quoted = match text.char_indices().nth(QUOTED_CHARS) {

@@ -79,6 +79,20 @@ impl TargetHarness for PgHarness {
         }
         self.server.logs_in(&user, password).await
     }
+
+    async fn hold_session(
+        &self,
+        document: &SecretValue,
+        password: &SecretValue,
+    ) -> Box<dyn std::any::Any + Send> {
+        let user = user_of(document);
+        Box::new(
+            self.server
+                .connect(&user, password)
+                .await
+                .expect("a session"),
+        )
+    }
 }
 
 rotation_conformance::target_conformance_tests!(PgHarness::new().await);

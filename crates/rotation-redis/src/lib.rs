@@ -46,7 +46,7 @@ fn check_spec(what: &str, spec: &ConnectionSpec, timeout: Duration) -> Result<()
     }
     if spec.tls_mode == Some(TlsMode::Prefer) {
         return Err(Error::config(
-            "tls_mode",
+            "tls",
             format!(
                 "{what}: Redis serves TLS on its own port and cannot fall back: use disable, \
                  require, verify-ca or verify-full"

@@ -96,11 +96,12 @@ fn handshake_error(what: &str, conn: &Connection, e: &std::io::Error) -> Error {
 /// The TLS settings for `tls`, `None` for plain TCP.
 fn client_config(what: &str, tls: &Tls) -> Result<Option<Arc<ClientConfig>>> {
     if tls.mode == TlsMode::Prefer {
-        return Err(Error::config(
-            format!("{what}.tls_mode"),
-            "Redis serves TLS on its own port and cannot fall back: use disable, require, \
-             verify-ca or verify-full (sslmode prefer)",
-        ));
+        // Only a secret's sslmode gets here (the config's `tls = "prefer"` is refused when
+        // the target is built).
+        return Err(Error::invalid_value(format!(
+            "{what}: the secret's sslmode prefer cannot be honoured: Redis serves TLS on its own \
+             port and cannot fall back; use disable, require, verify-ca or verify-full"
+        )));
     }
     rotation_tls::client_config(what, tls)
 }

@@ -160,7 +160,7 @@ fn bad_settings_are_config_errors_naming_the_field() {
         None,
     );
     assert_eq!(prefer.kind(), ErrorKind::InvalidConfig);
-    assert_eq!(prefer.field(), Some("tls_mode"));
+    assert_eq!(prefer.field(), Some("tls"));
     let db = build(
         ConnectionSpec {
             dbname: Some("orders".into()),

@@ -89,4 +89,15 @@ impl TargetHarness for MariadbHarness {
         }
         super::logs_in(PORT, user, password).await
     }
+
+    async fn hold_session(
+        &self,
+        document: &SecretValue,
+        password: &SecretValue,
+    ) -> Box<dyn std::any::Any + Send> {
+        let doc: serde_json::Value = serde_json::from_slice(document.expose()).expect("JSON");
+        let user = doc["username"].as_str().expect("username");
+        let pw = password.expose_str().expect("UTF-8");
+        Box::new(super::connect(PORT, user, pw).await.expect("a session"))
+    }
 }

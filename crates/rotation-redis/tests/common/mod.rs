@@ -181,4 +181,17 @@ impl TargetHarness for Harness {
         }
         self.redis.logs_in(user, text(password))
     }
+    async fn hold_session(
+        &self,
+        document: &SecretValue,
+        password: &SecretValue,
+    ) -> Box<dyn std::any::Any + Send> {
+        let doc: serde_json::Value = serde_json::from_slice(document.expose()).expect("JSON");
+        let user = doc["username"].as_str().expect("username");
+        Box::new(
+            self.redis
+                .open_session(user, text(password))
+                .expect("a session"),
+        )
+    }
 }
