@@ -203,6 +203,9 @@ pub async fn missing_user_fails_clearly(h: &dyn TargetHarness) {
         .expect_err("no such user");
     assert_eq!(err.kind(), ErrorKind::Target, "{err}");
     assert!(err.to_string().contains(target.name()), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(doc.expose()).expect("a JSON document");
+    let user = doc["username"].as_str().expect("a username");
+    assert!(err.to_string().contains(user), "names the user: {err}");
     assert_no_value(&err, &[&new]);
 }
 

@@ -3,6 +3,8 @@
 //! are dropped at the end, logins on fresh connections, targets and verifiers pointed at it.
 #![allow(dead_code, reason = "each test binary uses a part")]
 
+pub mod harness;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
