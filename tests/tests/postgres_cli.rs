@@ -138,6 +138,17 @@ fn rotate_and_roll_back_a_postgres_user_through_the_binary() {
     seed(&store, "db/app", pg.document("app", initial).as_bytes());
     seed(&store, "db/admin", pg.admin_document().as_bytes());
 
+    // The dry run says where the target connects and how it logs in, and changes nothing.
+    let out = sandbox.run(&["rotate", "app", "--dry-run"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains(&format!("postgres at 127.0.0.1:{}", pg.port))
+            && plan.contains("admin from secret pg-admin"),
+        "{plan}"
+    );
+    assert!(logs_in(&pg, "app", initial), "a dry run changes nothing");
+
     let out = sandbox.run(&["rotate", "app", "-o", "json"], None);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (_, doc) = current(&store, "db/app");

@@ -470,6 +470,15 @@ impl Target for MysqlTarget {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "mysql at {} ({}, accounts {})",
+            self.spec.describe(crate::DEFAULT_PORT),
+            rotation_core::database::login_describe(self.admin.as_deref()),
+            self.user_hosts.join(", ")
+        )
+    }
+
     fn check(&self) -> Result<()> {
         crate::connect::check_files(&format!("targets.{}", self.name), &self.spec)
     }

@@ -154,6 +154,15 @@ impl Verifier for MysqlVerifier {
         &self.name
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "mysql login at {}, {:?} expecting {:?}",
+            self.spec.describe(crate::DEFAULT_PORT),
+            self.query,
+            self.expect
+        )
+    }
+
     fn check(&self) -> Result<()> {
         crate::connect::check_files(&format!("verifiers.{}", self.name), &self.spec)
     }
