@@ -162,9 +162,14 @@ impl fmt::Display for Report {
 }
 
 /// Running clients; [`Load::stop`] ends them.
+///
+/// They run on a runtime of their own (two worker threads): a client busy computing a login
+/// (PostgreSQL's SCRAM is heavy in a debug build) blocks its worker thread, and must not
+/// starve the runtime of the rotation it measures. The operating system shares the cores.
 pub struct Load {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Load {
@@ -179,8 +184,11 @@ impl Load {
         Self::start_with(LoadOptions::default(), login, store, path, field)
     }
 
-    /// Spawns the clients on the current tokio runtime. Each reads the document at `path`
-    /// in `store` and logs in with its `username` and its `field` (the password).
+    /// Spawns the clients on their own runtime. Each reads the document at `path` in `store`
+    /// and logs in with its `username` and its `field` (the password).
+    ///
+    /// # Panics
+    /// If the runtime cannot be built.
     pub fn start_with(
         options: LoadOptions,
         login: Arc<dyn Login>,
@@ -200,9 +208,15 @@ impl Load {
             store_errors: AtomicU64::new(0),
             first_failures: Mutex::new(Vec::new()),
         });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("load-client")
+            .enable_all()
+            .build()
+            .expect("build the load's runtime");
         let mut tasks = Vec::new();
         for _ in 0..shared.options.reconnecting {
-            tasks.push(tokio::spawn(reconnecting(Arc::clone(&shared))));
+            tasks.push(runtime.spawn(reconnecting(Arc::clone(&shared))));
         }
         let n = shared.options.pooled;
         for i in 0..n {
@@ -211,9 +225,13 @@ impl Load {
                 .options
                 .max_lifetime
                 .mul_f64((i + 1) as f64 / n as f64);
-            tasks.push(tokio::spawn(pooled(Arc::clone(&shared), first)));
+            tasks.push(runtime.spawn(pooled(Arc::clone(&shared), first)));
         }
-        Load { shared, tasks }
+        Load {
+            shared,
+            tasks,
+            runtime: Some(runtime),
+        }
     }
 
     /// The counts so far (the clients keep running).
@@ -225,12 +243,23 @@ impl Load {
     ///
     /// # Panics
     /// If a client task panicked.
-    pub async fn stop(self) -> Report {
+    pub async fn stop(mut self) -> Report {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             task.await.expect("a load client panicked");
         }
         self.shared.report()
+    }
+}
+
+impl Drop for Load {
+    /// Ends the clients (also when a test panics before [`Load::stop`]) without blocking:
+    /// dropping a runtime inside another one's task would panic.
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
