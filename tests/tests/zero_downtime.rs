@@ -267,6 +267,10 @@ async fn run(setup: Setup) {
                 "{name}: {strategy} rotation {n} failed: {:?} {:?}",
                 result.error_kind, result.error
             );
+            assert_eq!(
+                result.strategy, strategy,
+                "{name}: the strategy asked for ran"
+            );
             took_ms += result.duration_ms;
             tokio::time::sleep(PAUSE).await;
         }
