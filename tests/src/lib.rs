@@ -1,7 +1,10 @@
 //! Helpers for the end-to-end tests: locate the built `rotation` binary, lay out a config in a
-//! temporary directory, run the binary and read the file store directly.
+//! temporary directory, run the binary and read the file store directly; [`load`] is the
+//! zero-downtime load harness (clients logging in with the store's credential during
+//! rotations).
 #![forbid(unsafe_code)]
 
+pub mod load;
 pub mod pty;
 
 use std::io::Write;
