@@ -96,6 +96,17 @@ pub struct ConnectionSpec {
 }
 
 impl ConnectionSpec {
+    /// The TLS settings the config alone gives (mode default `verify-full`): what static
+    /// checks (`check()`) look at before any secret is read.
+    pub fn tls(&self) -> Tls {
+        Tls {
+            mode: self.tls_mode.unwrap_or_default(),
+            ca: self.ca.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
+
     /// Where it connects, for people (`rotate --dry-run`): `127.0.0.1:5432, tls verify-full`,
     /// with "the secret's" for what the secret gives.
     pub fn describe(&self, default_port: u16) -> String {

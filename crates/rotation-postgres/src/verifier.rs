@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::{
-    ConnectionSpec, DbCredential, Error, ErrorKind, Result, SecretValue, Tls, Verifier,
-    VerifyContext,
+    ConnectionSpec, DbCredential, Error, ErrorKind, Result, SecretValue, Verifier, VerifyContext,
 };
 use tokio_postgres::SimpleQueryMessage;
 
@@ -162,13 +161,7 @@ impl Verifier for PostgresVerifier {
     }
 
     fn check(&self) -> Result<()> {
-        let tls = Tls {
-            mode: self.spec.tls_mode.unwrap_or_default(),
-            ca: self.spec.ca.clone(),
-            client_cert: self.spec.client_cert.clone(),
-            client_key: self.spec.client_key.clone(),
-        };
-        tls::check_files(&self.what, &tls)
+        tls::check_files(&self.what, &self.spec.tls())
     }
 
     async fn verify(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::{
-    ConnectionSpec, CredentialSource, DbCredential, Result, SecretValue, Session, Target, Tls,
+    ConnectionSpec, CredentialSource, DbCredential, Result, SecretValue, Session, Target,
     VerifyContext,
 };
 
@@ -101,13 +101,7 @@ impl Target for PostgresTarget {
     }
 
     fn check(&self) -> Result<()> {
-        let tls = Tls {
-            mode: self.spec.tls_mode.unwrap_or_default(),
-            ca: self.spec.ca.clone(),
-            client_cert: self.spec.client_cert.clone(),
-            client_key: self.spec.client_key.clone(),
-        };
-        tls::check_files(&self.what, &tls)
+        tls::check_files(&self.what, &self.spec.tls())
     }
 
     async fn apply(&self, ctx: &VerifyContext, value: &SecretValue) -> Result<()> {
