@@ -91,10 +91,7 @@ impl Engine {
                 field::extract(&previous.value, f)?;
             }
             // What the target holds now: a single-user target logs in with it.
-            values.old_credential = Some(match &binding.field {
-                Some(f) => field::extract(&current.value, f)?,
-                None => current.value.clone(),
-            });
+            values.old_credential = Some(super::steps::split(binding, current.value.clone())?.1);
         }
         let state = RotationState::rollback(
             rotation_id,
@@ -196,13 +193,7 @@ impl Engine {
 
     async fn verify_held(&self, binding: &SecretBinding) -> Result<VersionId> {
         let current = binding.store.read_current(&binding.path).await?;
-        let (document, credential) = match &binding.field {
-            Some(f) => (
-                Some(current.value.clone()),
-                field::extract(&current.value, f)?,
-            ),
-            None => (None, current.value),
-        };
+        let (document, credential) = super::steps::split(binding, current.value)?;
         let ctx = VerifyContext::new(binding.id.clone(), None).with_document(document);
         for v in &binding.verifiers {
             v.verify(&ctx, &credential)

@@ -309,14 +309,10 @@ impl Engine {
         // single-user target's login; nothing else in recovery needs them.
         let mut values = Values::empty();
         if binding.target.is_some() {
-            for version in [&resumed.old_version, &resumed.new_version]
-                .into_iter()
-                .flatten()
-            {
-                if let Ok((_, credential)) = self.document_of(binding, version).await {
-                    values.related.push(credential);
-                }
-            }
+            let versions = [&resumed.old_version, &resumed.new_version];
+            values.related = self
+                .credentials_of(binding, versions.into_iter().flatten())
+                .await;
         }
         let mut finished = match self
             .drive(binding, resumed, &mut values, Some(lease), false)
@@ -421,12 +417,9 @@ impl Engine {
             (Some(target), false) => {
                 // The orphans' values are what the target may hold now (a single-user target
                 // logs in with one of them), so they are the related values.
-                let mut related = Vec::new();
-                for (version, _) in &orphans {
-                    if let Ok((_, credential)) = self.document_of(binding, version).await {
-                        related.push(credential);
-                    }
-                }
+                let related = self
+                    .credentials_of(binding, orphans.iter().map(|(v, _)| v))
+                    .await;
                 match self.current_document(binding).await {
                     Ok((document, current)) => {
                         let ctx = VerifyContext::new(binding.id.clone(), None)

@@ -203,6 +203,22 @@ impl Engine {
         split(binding, value)
     }
 
+    /// The credentials of `versions` (the values a target may hold during recovery: a
+    /// single-user target logs in with one of them); versions that cannot be read are left out.
+    pub(super) async fn credentials_of<'a>(
+        &self,
+        binding: &SecretBinding,
+        versions: impl IntoIterator<Item = &'a VersionId>,
+    ) -> Vec<SecretValue> {
+        let mut out = Vec::new();
+        for version in versions {
+            if let Ok((_, credential)) = self.document_of(binding, version).await {
+                out.push(credential);
+            }
+        }
+        out
+    }
+
     /// The document of one version (structured secrets only) and its credential.
     pub(super) async fn document_of(
         &self,
@@ -220,7 +236,7 @@ impl Engine {
 
 /// A stored value as (document, credential): the field's value and its document for
 /// structured secrets, the value itself otherwise.
-fn split(
+pub(super) fn split(
     binding: &SecretBinding,
     value: SecretValue,
 ) -> Result<(Option<SecretValue>, SecretValue)> {
