@@ -309,10 +309,12 @@ impl Engine {
         // single-user target's login; nothing else in recovery needs them.
         let mut values = Values::empty();
         if binding.target.is_some() {
-            let versions = [&resumed.old_version, &resumed.new_version];
-            values.related = self
-                .credentials_of(binding, versions.into_iter().flatten())
-                .await;
+            let versions: Vec<VersionId> = [&resumed.old_version, &resumed.new_version]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            values.related = self.credentials_of(binding, &versions).await;
         }
         let mut finished = match self
             .drive(binding, resumed, &mut values, Some(lease), false)
@@ -417,9 +419,8 @@ impl Engine {
             (Some(target), false) => {
                 // The orphans' values are what the target may hold now (a single-user target
                 // logs in with one of them), so they are the related values.
-                let related = self
-                    .credentials_of(binding, orphans.iter().map(|(v, _)| v))
-                    .await;
+                let versions: Vec<VersionId> = orphans.iter().map(|(v, _)| v.clone()).collect();
+                let related = self.credentials_of(binding, &versions).await;
                 match self.current_document(binding).await {
                     Ok((document, current)) => {
                         let ctx = VerifyContext::new(binding.id.clone(), None)

@@ -205,10 +205,10 @@ impl Engine {
 
     /// The credentials of `versions` (the values a target may hold during recovery: a
     /// single-user target logs in with one of them); versions that cannot be read are left out.
-    pub(super) async fn credentials_of<'a>(
+    pub(super) async fn credentials_of(
         &self,
         binding: &SecretBinding,
-        versions: impl IntoIterator<Item = &'a VersionId>,
+        versions: &[VersionId],
     ) -> Vec<SecretValue> {
         let mut out = Vec::new();
         for version in versions {
